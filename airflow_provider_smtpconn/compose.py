@@ -1,0 +1,264 @@
+"""Parameters to ``email.message.EmailMessage``: addresses, headers, bodies, attachments, Message-ID.
+
+Plain Python over the standard library's ``email`` package with the ``SMTP`` policy (CRLF line ends, and
+header values that may not contain line breaks). The operator and the notifier both call
+:func:`compose_message`; nothing here knows about Airflow's context.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_smtpconn.exceptions import MessageError
+from airflow_provider_smtpconn.mime import StreamedPart
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from datetime import datetime
+    from email.headerregistry import Address
+
+    from airflow_provider_smtpconn.attachments import Attachment
+
+IMPORTANCE = {
+    "high": ("high", "1 (Highest)"),
+    "normal": ("normal", "3 (Normal)"),
+    "low": ("low", "5 (Lowest)"),
+}
+# Headers the message's structure or its own parameters own; setting them through `headers` would clash.
+_RESERVED = frozenset(
+    h.lower()
+    for h in (
+        "From", "To", "Cc", "Bcc", "Reply-To", "Subject", "Date", "Message-ID", "MIME-Version",
+        "Content-Type", "Content-Transfer-Encoding", "Content-Disposition", "Importance", "X-Priority",
+    )
+)  # fmt: skip
+
+
+@dataclass
+class EmailSpec:
+    """What one email says, before it becomes an ``EmailMessage``; every field is checked in :meth:`build`."""
+
+    sender: str
+    to: Any = None
+    cc: Any = None
+    bcc: Any = None
+    reply_to: Any = None
+    subject: str = ""
+    text: str | None = None
+    html: str | None = None
+    attachments: list[Attachment] = field(default_factory=list)
+    importance: str | None = None
+    headers: Mapping[str, Any] | None = None
+    message_id: str | None = None
+    date: datetime | None = None
+
+    def build(self) -> EmailMessage:
+        """Compose the message, or raise :class:`MessageError` naming the field and value at fault."""
+        return compose_message(self)
+
+
+def parse_addresses(value: Any, field_name: str) -> list[Address]:
+    """Parse ``value`` (text separated by ``,`` or ``;``, or a list of such) into unique addresses.
+
+    ``"Doe, Jane" <jane@example.org>`` stays one address; empty entries are dropped; every address is checked
+    and all invalid ones are named in one error.
+    """
+    if value is None:
+        return []
+    if isinstance(value, str):
+        pieces = _split(value)
+    elif isinstance(value, (list, tuple, set)):
+        pieces = []
+        for item in value:
+            if item is None:
+                continue
+            if not isinstance(item, str):
+                raise MessageError(f"{field_name} has {item!r}, which is not an address (text).")
+            pieces.extend(_split(item))
+    else:
+        raise MessageError(f"{field_name} {value!r} is not an address, a list of addresses, or text.")
+    addresses: list[Address] = []
+    invalid: list[str] = []
+    seen: set[str] = set()
+    for piece in pieces:
+        try:
+            address = _parse_one(piece)
+        except ValueError:
+            invalid.append(piece)
+            continue
+        if address.addr_spec.lower() not in seen:
+            seen.add(address.addr_spec.lower())
+            addresses.append(address)
+    if invalid:
+        raise MessageError(f"{field_name} has invalid address{'es' if len(invalid) > 1 else ''}: {invalid}.")
+    return addresses
+
+
+def _split(text: str) -> list[str]:
+    """Split on ``,`` and ``;`` outside quotes, angle brackets and comments."""
+    if "\r" in text or "\n" in text:
+        return [text]  # rejected by _parse_one with the whole value shown
+    pieces, current, quoted, depth, angle = [], [], False, 0, False
+    escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")" and depth:
+            depth -= 1
+        elif not quoted and char in "<>":
+            angle = char == "<"
+        elif not quoted and not depth and not angle and char in ",;":
+            pieces.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    pieces.append("".join(current))
+    return [p.strip() for p in pieces if p.strip()]
+
+
+def _parse_one(text: str) -> Address:
+    if any(c in text for c in "\r\n\0"):
+        raise ValueError(text)
+    from email import errors
+    from email.headerregistry import HeaderRegistry
+
+    header = HeaderRegistry()("to", text)
+    groups = header.groups  # type: ignore[attr-defined]
+    # A non-ASCII local part is valid with SMTPUTF8 (RFC 6531); the transport checks the server offers it.
+    defects = [d for d in header.defects if not isinstance(d, errors.NonASCIILocalPartDefect)]
+    if defects or len(groups) != 1 or groups[0].display_name or len(groups[0].addresses) != 1:
+        raise ValueError(text)
+    address: Address = groups[0].addresses[0]
+    local, _, domain = address.addr_spec.rpartition("@")
+    if (not local or not domain or "." not in domain.strip(".")) and domain.lower() != "localhost":
+        raise ValueError(text)
+    if any(c.isspace() for c in address.addr_spec) or ".." in domain or domain.startswith((".", "-")):
+        raise ValueError(text)
+    return address
+
+
+def _check_text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise MessageError(f"{name} {value!r} is not text.")
+    if "\r" in value or "\n" in value:
+        raise MessageError(f"{name} {value!r} contains a line break, which could inject a header.")
+    return value
+
+
+def _body_cte(body: str) -> str | None:
+    # Non-ASCII bodies go as quoted-printable: 8bit would need 8BITMIME from every relay on the way.
+    return None if body.isascii() else "quoted-printable"
+
+
+def compose_message(spec: EmailSpec) -> EmailMessage:
+    """Build the ``EmailMessage`` for ``spec``; see :class:`EmailSpec`."""
+    senders = parse_addresses(spec.sender, "from_email")
+    if len(senders) != 1:
+        raise MessageError(f"from_email {spec.sender!r} must be exactly one address.")
+    to, cc, bcc = (parse_addresses(v, n) for v, n in ((spec.to, "to"), (spec.cc, "cc"), (spec.bcc, "bcc")))
+    reply_to = parse_addresses(spec.reply_to, "reply_to")
+    if not (to or cc or bcc):
+        raise MessageError("No recipient: give at least one address in to, cc or bcc.")
+
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = senders[0]
+    for name, addresses in (("To", to), ("Cc", cc), ("Bcc", bcc), ("Reply-To", reply_to)):
+        if addresses:
+            msg[name] = addresses
+    msg["Subject"] = _check_text("subject", spec.subject or "")
+    msg["Date"] = format_datetime(spec.date) if spec.date else _now()
+    msg["Message-ID"] = spec.message_id or make_message_id(senders[0].domain)
+    if spec.importance is not None:
+        level = str(spec.importance).strip().lower()
+        if level not in IMPORTANCE:
+            raise MessageError(f"importance {spec.importance!r} is not one of high, normal or low.")
+        msg["Importance"], msg["X-Priority"] = IMPORTANCE[level]
+    for name, value in (spec.headers or {}).items():
+        _add_header(msg, name, value)
+
+    _set_bodies(msg, spec.text, spec.html)
+    inline = [a for a in spec.attachments if a.content_id]
+    attached = [a for a in spec.attachments if not a.content_id]
+    if inline and spec.html is not None:
+        html_part = msg if spec.text is None else msg.get_payload()[1]  # type: ignore[index]
+        html_part.make_related()
+        for attachment in inline:
+            html_part.attach(_part(attachment, "inline"))
+    else:
+        attached = list(spec.attachments)
+    if attached:
+        msg.make_mixed()
+        for attachment in attached:
+            msg.attach(_part(attachment, "inline" if attachment.content_id else "attachment"))
+    return msg
+
+
+def _set_bodies(msg: EmailMessage, text: str | None, html: str | None) -> None:
+    for name, body in (("text", text), ("html", html)):
+        if body is not None and not isinstance(body, str):
+            raise MessageError(f"{name} must be text, not {type(body).__name__}.")
+    if text is None and html is None:
+        text = ""
+    if text is not None:
+        msg.set_content(text, cte=_body_cte(text))
+    if html is not None:
+        if text is None:
+            msg.set_content(html, subtype="html", cte=_body_cte(html))
+        else:
+            msg.add_alternative(html, subtype="html", cte=_body_cte(html))
+
+
+def _add_header(msg: EmailMessage, name: Any, value: Any) -> None:
+    if not isinstance(name, str) or not name or any(ord(c) < 33 or ord(c) > 126 or c == ":" for c in name):
+        raise MessageError(f"headers has an invalid header name {name!r}.")
+    if name.lower() in _RESERVED:
+        raise MessageError(f"headers sets {name!r}, which the operator sets itself; use its own parameter instead.")
+    msg[name] = _check_text(f"headers[{name!r}]", value if isinstance(value, str) else str(value))
+
+
+def _part(attachment: Attachment, disposition: str) -> StreamedPart:
+    return StreamedPart(
+        attachment.source,
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+        disposition=disposition,
+        content_id=attachment.content_id,
+        policy=SMTP,
+    )
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return format_datetime(datetime.now(timezone.utc))
+
+
+def make_message_id(domain: str, *identity: Any) -> str:
+    """A Message-ID at ``domain``: derived from ``identity`` if given (stable), else random."""
+    if identity:
+        digest = hashlib.sha256("\x1f".join(map(str, identity)).encode("utf-8")).hexdigest()[:32]
+    else:
+        import secrets
+
+        digest = secrets.token_hex(16)
+    return f"<{digest}@{domain or 'localhost'}>"
+
+
+def recipients_of(values: Iterable[Any]) -> list[str]:
+    """All addresses of several to/cc/bcc values, without duplicates (for summaries and dry runs)."""
+    seen: dict[str, None] = {}
+    for value in values:
+        for address in parse_addresses(value, "recipients"):
+            seen.setdefault(address.addr_spec, None)
+    return list(seen)

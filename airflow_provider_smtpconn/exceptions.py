@@ -1,0 +1,91 @@
+"""The errors this provider raises: one base class, a few precise kinds.
+
+Errors a task retry cannot fix (bad input, a permanent refusal, an unknown delivery outcome) also derive from
+Airflow's ``AirflowFailException``, so the task fails at once instead of retrying into the same wall or,
+worse, sending a message twice.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+try:
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+except ImportError:  # pragma: no cover - Airflow 3.0 before the task SDK owned its exceptions
+    from airflow.exceptions import AirflowException, AirflowFailException  # type: ignore[no-redef]
+
+
+class SmtpConnError(AirflowException):
+    """Base class of every error raised by airflow-provider-smtpconn."""
+
+    #: Whether the transport may retry the whole SMTP transaction after this error.
+    transient: ClassVar[bool] = False
+
+
+class SmtpConfigError(SmtpConnError, AirflowFailException):
+    """A connection setting is missing or invalid; raised before anything connects."""
+
+
+class MessageError(SmtpConnError, AirflowFailException):
+    """The message itself is invalid (addresses, headers, bodies); raised before anything connects."""
+
+
+class AttachmentError(MessageError):
+    """An attachment cannot be read, decoded, converted, or is over the size limit."""
+
+
+class SmtpTransientError(SmtpConnError):
+    """A failure that may pass: retried by the transport, raised once the retries are used up."""
+
+    transient = True
+
+
+class SmtpConnectionError(SmtpTransientError):
+    """The connection could not be made, or broke before the message body was fully sent."""
+
+
+class SmtpTemporaryFailure(SmtpTransientError):
+    """The server answered with a 4xx reply: it accepted nothing and asked us to try again later."""
+
+    def __init__(self, message: str, code: int, reply: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reply = reply
+
+
+class SmtpPermanentError(SmtpConnError, AirflowFailException):
+    """The server answered with a 5xx reply; retrying would give the same answer."""
+
+    def __init__(self, message: str, code: int | None = None, reply: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reply = reply
+
+
+class RecipientsRefusedError(SmtpPermanentError):
+    """The server refused recipients: all of them, or some while the operator was told to fail on that."""
+
+    def __init__(self, message: str, refused: dict[str, tuple[int, str]], accepted: list[str]) -> None:
+        super().__init__(message)
+        self.refused = refused
+        self.accepted = accepted
+
+
+class MessageTooLargeError(SmtpPermanentError):
+    """The message is larger than the SIZE the server advertises."""
+
+
+class SmtpTLSError(SmtpConnError, AirflowFailException):
+    """TLS could not be set up as asked: no STARTTLS, a failed handshake, or an untrusted certificate."""
+
+
+class SmtpAuthError(SmtpConnError, AirflowFailException):
+    """Authentication failed or was refused; the text names the user, never the secret."""
+
+
+class DeliveryUnknownError(SmtpConnError, AirflowFailException):
+    """The body was sent but no final reply came: the server may have accepted it, so it is not resent."""
+
+    def __init__(self, message: str, message_id: str | None) -> None:
+        super().__init__(message)
+        self.message_id = message_id

@@ -1,0 +1,179 @@
+"""Writing a message out in chunks, without ever holding it whole.
+
+``email``'s own generator renders every part into a buffer and then copies the buffers into their parent, so a
+message exists several times over in memory while it is flattened; for a 25 MiB attachment that is the
+difference between a small worker and an out-of-memory kill. Here the tree is walked once, headers are folded
+by the message's own policy, ordinary leaves are still flattened by ``BytesGenerator`` (they are small), and
+attachments are :class:`StreamedPart` leaves whose bytes stay as they were given (or on disk) and are base64
+encoded a slice at a time as they are written.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from email.generator import BytesGenerator
+from email.message import Message, MIMEPart
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from email.policy import Policy
+    from pathlib import Path
+
+CRLF = b"\r\n"
+# 57 raw bytes make one 76-character base64 line; read whole lines at a time.
+_RAW_PER_LINE = 57
+_LINES_PER_CHUNK = 1024
+
+
+class StreamedPart(MIMEPart):
+    """A base64 leaf whose body is produced from its source only while it is written.
+
+    ``source`` is the raw content as ``bytes`` or the path of a local file. Standard ``email`` calls
+    (``get_content``, ``as_bytes``) still work: they see the encoded payload, computed on demand.
+    """
+
+    def __init__(
+        self,
+        source: bytes | Path,
+        *,
+        filename: str,
+        content_type: str,
+        disposition: str = "attachment",
+        content_id: str | None = None,
+        policy: Policy | None = None,
+    ) -> None:
+        self._source = source
+        self.raw_size = len(source) if isinstance(source, bytes) else source.stat().st_size
+        super().__init__(policy=policy)
+        self["Content-Type"] = content_type
+        self["Content-Transfer-Encoding"] = "base64"
+        self["Content-Disposition"] = disposition
+        self.set_param("filename", filename, header="Content-Disposition")
+        if content_id is not None:
+            self["Content-ID"] = f"<{content_id}>"
+
+    # The email package reads and writes ``_payload`` directly; route it to the source.
+    @property  # type: ignore[override]
+    def _payload(self) -> str:
+        return b"".join(self.iter_base64(linesep=b"\n")).decode("ascii")
+
+    @_payload.setter
+    def _payload(self, value: Any) -> None:
+        if value is not None:
+            raise TypeError("A StreamedPart's content comes from its source and cannot be replaced.")
+
+    def is_multipart(self) -> bool:
+        return False
+
+    def encoded_size(self, linesep: bytes = CRLF) -> int:
+        """The size of the base64 body, computed without reading the source."""
+        n = self.raw_size
+        return 4 * -(-n // 3) + -(-n // _RAW_PER_LINE) * len(linesep)
+
+    def iter_base64(self, linesep: bytes = CRLF) -> Iterator[bytes]:
+        """Yield the base64 body in slices of about 76 KiB, reading the source once."""
+        step = _RAW_PER_LINE * _LINES_PER_CHUNK
+        if isinstance(self._source, bytes):
+            view = memoryview(self._source)
+            chunks: Iterator[bytes | memoryview] = (view[i : i + step] for i in range(0, len(view), step))
+        else:
+            chunks = _read_chunks(self._source, step)
+        for chunk in chunks:
+            encoded = base64.encodebytes(chunk)
+            yield encoded if linesep == b"\n" else encoded.replace(b"\n", linesep)
+
+
+def _read_chunks(path: Path, step: int) -> Iterator[bytes]:
+    with path.open("rb") as file:
+        while chunk := file.read(step):
+            yield chunk
+
+
+class Sink(Protocol):
+    """Where :func:`write_message` puts the bytes."""
+
+    def write(self, data: bytes) -> object: ...
+
+    def write_streamed(self, part: StreamedPart) -> None: ...
+
+
+class ByteCounter:
+    """A sink that only counts, so a message's size is known before anything is sent."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.size += len(data)
+
+    def write_streamed(self, part: StreamedPart) -> None:
+        self.size += part.encoded_size()
+
+
+class FileSink:
+    """A sink writing to a binary file object, such as an ``.eml`` file."""
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def write_streamed(self, part: StreamedPart) -> None:
+        for chunk in part.iter_base64():
+            self._file.write(chunk)
+
+
+def message_size(message: Message, policy: Policy) -> int:
+    """The message's size in bytes as :func:`write_message` writes it."""
+    counter = ByteCounter()
+    write_message(message, counter, policy)
+    return counter.size
+
+
+def write_message(message: Message, sink: Sink, policy: Policy) -> None:
+    """Write ``message`` to ``sink`` with CRLF line ends, as ``policy`` folds its headers.
+
+    Multipart boundaries that are missing are chosen and set on the message first, so two writes of the same
+    message produce the same bytes (and a size counted once holds for the send).
+    """
+    _write_part(message, sink, policy.clone(linesep="\r\n"))
+
+
+def _write_part(part: Message, sink: Sink, policy: Policy) -> None:
+    if isinstance(part, StreamedPart):
+        _write_headers(part, sink, policy)
+        sink.write_streamed(part)
+        return
+    subparts = part.get_payload()
+    if part.get_content_maintype() != "multipart" or not isinstance(subparts, list):
+        BytesGenerator(sink, mangle_from_=False, policy=policy).flatten(part, linesep="\r\n")  # type: ignore[arg-type]
+        return
+    boundary = part.get_boundary()
+    if boundary is None:
+        boundary = "=" * 15 + secrets.token_hex(16) + "=="
+        part.set_boundary(boundary)
+    delimiter = b"--" + boundary.encode("ascii")
+    _write_headers(part, sink, policy)
+    if part.preamble is not None:
+        sink.write(_crlf_lines(part.preamble) + CRLF)
+    sink.write(delimiter + CRLF)
+    for index, subpart in enumerate(subparts):
+        if index:
+            sink.write(CRLF + delimiter + CRLF)
+        _write_part(subpart, sink, policy)
+    sink.write(CRLF + delimiter + b"--" + CRLF)
+    if part.epilogue is not None:
+        sink.write(_crlf_lines(part.epilogue))
+
+
+def _write_headers(part: Message, sink: Sink, policy: Policy) -> None:
+    for name, value in part.raw_items():
+        sink.write(policy.fold_binary(name, value))
+    sink.write(CRLF)
+
+
+def _crlf_lines(text: str) -> bytes:
+    return CRLF.join(text.encode("utf-8", "surrogateescape").splitlines())

@@ -1,0 +1,121 @@
+"""``SendEmailNotifier``: the operator's twin for ``on_*_callback``, with useful defaults."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_smtpconn.sending import EmailParameters
+
+try:
+    from airflow.sdk.bases.notifier import BaseNotifier
+except ImportError:  # pragma: no cover - Airflow 3.0
+    from airflow.notifications.basenotifier import BaseNotifier  # type: ignore[no-redef]
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.sdk import Context
+
+
+class SendEmailNotifier(EmailParameters, BaseNotifier):
+    """Send an email from a DAG or task callback (``on_failure_callback``, ``on_success_callback``, ...).
+
+    Takes the same message parameters as :class:`~airflow_provider_smtpconn.operators.smtp.SendEmailOperator`,
+    all templated with the callback's context. Without ``subject``, ``text`` and ``html`` it sends a summary:
+    DAG, task, run, state, try number, the exception if any, and the log URL.
+    """
+
+    template_fields: Sequence[str] = (*EmailParameters.EMAIL_TEMPLATE_FIELDS, "smtp_conn_id")
+
+    def __init__(
+        self,
+        *,
+        to: str | list[str] | None = None,
+        cc: str | list[str] | None = None,
+        bcc: str | list[str] | None = None,
+        reply_to: str | list[str] | None = None,
+        from_email: str | None = None,
+        subject: str | None = None,
+        text: str | None = None,
+        html: str | None = None,
+        attachments: Any = None,
+        importance: str | None = None,
+        headers: dict[str, Any] | None = None,
+        on_refused: str = "warn",
+        max_attachment_mb: float | None = None,
+        smtp_conn_id: str = "smtpconn_default",
+        dry_run: bool = False,
+    ) -> None:
+        self._set_email_parameters(
+            smtp_conn_id=smtp_conn_id,
+            to=to,
+            cc=cc,
+            bcc=bcc,
+            reply_to=reply_to,
+            from_email=from_email,
+            subject=subject,
+            text=text,
+            html=html,
+            attachments=attachments,
+            importance=importance,
+            headers=headers,
+            on_refused=on_refused,
+            max_attachment_mb=max_attachment_mb,
+            dry_run=dry_run,
+        )
+        super().__init__()
+
+    def notify(self, context: Context) -> None:
+        """Send the notification; the defaults describe the run the callback is about."""
+        facts = _facts(context)
+        if self.subject is None:
+            self.subject = _default_subject(facts)
+        if self.text is None and self.html is None:
+            self.text = _default_text(facts)
+        identity = ("notify", *(facts.get(k) for k in ("dag_id", "task_id", "run_id", "map_index", "try_number")))
+        identity += (facts.get("state"),)
+        self.send_email(context, identity=identity)
+
+
+def _facts(context: Context) -> dict[str, Any]:
+    ti = context.get("ti") or context.get("task_instance")
+    dag = context.get("dag")
+    dag_run = context.get("dag_run")
+    facts: dict[str, Any] = {
+        "dag_id": getattr(dag, "dag_id", None) or getattr(ti, "dag_id", None) or getattr(dag_run, "dag_id", None),
+        "run_id": context.get("run_id") or getattr(dag_run, "run_id", None) or getattr(ti, "run_id", None),
+        "task_id": getattr(ti, "task_id", None),
+        "map_index": getattr(ti, "map_index", -1),
+        "try_number": getattr(ti, "try_number", None),
+        "state": getattr(ti, "state", None) or getattr(dag_run, "state", None),
+        "exception": context.get("exception"),
+        "reason": context.get("reason"),
+        "log_url": getattr(ti, "log_url", None),
+    }
+    state = facts["state"]
+    facts["state"] = getattr(state, "value", state)
+    return facts
+
+
+def _default_subject(facts: dict[str, Any]) -> str:
+    where = facts["dag_id"] or "DAG"
+    if facts["task_id"]:
+        where += f".{facts['task_id']}"
+    return f"[Airflow] {where}: {facts['state'] or 'notification'} ({facts['run_id']})"
+
+
+def _default_text(facts: dict[str, Any]) -> str:
+    labels = [
+        ("DAG", "dag_id"),
+        ("Task", "task_id"),
+        ("Run", "run_id"),
+        ("State", "state"),
+        ("Try", "try_number"),
+        ("Reason", "reason"),
+        ("Exception", "exception"),
+        ("Log", "log_url"),
+    ]
+    lines = [f"{label}: {facts[key]}" for label, key in labels if facts.get(key) not in (None, "", -1)]
+    if facts.get("map_index") not in (None, -1):
+        lines.insert(2, f"Map index: {facts['map_index']}")
+    return "\n".join(lines) + "\n"
