@@ -276,16 +276,16 @@ class SmtpSession:
             return self._smtp
         s = self.settings
         context = self.ssl_context() if s.tls_mode != "none" else None
-        smtp: smtplib.SMTP
-        if s.tls_mode == "implicit":
-            smtp = smtplib.SMTP_SSL(local_hostname=s.local_hostname, timeout=s.timeout, context=context)
-        else:
-            smtp = smtplib.SMTP(local_hostname=s.local_hostname, timeout=s.timeout)
+        smtp: smtplib.SMTP | None = None
         try:
             with self._translate_errors("connecting"):
-                code, reply = smtp.connect(s.host, s.port)
-                if code != 220:
-                    raise _reply_error("the connection", code, reply, s.address)
+                # Passing the host connects at once and makes smtplib check the certificate against it.
+                if s.tls_mode == "implicit":
+                    smtp = smtplib.SMTP_SSL(
+                        s.host, s.port, local_hostname=s.local_hostname, timeout=s.timeout, context=context
+                    )
+                else:
+                    smtp = smtplib.SMTP(s.host, s.port, local_hostname=s.local_hostname, timeout=s.timeout)
                 self._ehlo(smtp)
                 if s.tls_mode == "starttls":
                     self._starttls(smtp, context)  # type: ignore[arg-type]
@@ -294,7 +294,8 @@ class SmtpSession:
                 if s.username:
                     self._authenticate(smtp)
         except BaseException:
-            smtp.close()
+            if smtp is not None:
+                smtp.close()
             raise
         self._smtp = smtp
         return smtp
@@ -326,19 +327,24 @@ class SmtpSession:
         s = self.settings
         user, secret = s.username or "", s.password or ""
         try:
-            if s.auth_type == "xoauth2":
-                offered = smtp.esmtp_features.get("auth", "").upper().split()
-                if "XOAUTH2" not in offered:
-                    raise SmtpAuthError(
-                        f"{s.address} does not offer AUTH XOAUTH2 (it offers: {' '.join(offered) or 'none'})."
-                    )
-                smtp.user = user
+            offered = smtp.esmtp_features.get("auth", "").upper().split()
+            # One mechanism, one attempt: smtplib's login() would try each offered mechanism in turn, and
+            # every failed try counts towards the account's lockout.
+            wanted = ("XOAUTH2",) if s.auth_type == "xoauth2" else ("CRAM-MD5", "PLAIN", "LOGIN")
+            mechanism = next((m for m in wanted if m in offered), None)
+            if mechanism is None:
+                raise SmtpAuthError(
+                    f"{s.address} offers AUTH {' '.join(offered) or '(nothing)'}, none of which auth_type "
+                    f"{s.auth_type!r} can use ({', '.join(wanted)})."
+                )
+            smtp.user, smtp.password = user, secret
+            if mechanism == "XOAUTH2":
                 smtp.auth(
                     "XOAUTH2",
                     lambda challenge=None: f"user={user}\x01auth=Bearer {secret}\x01\x01" if challenge is None else "",
                 )
             else:
-                smtp.login(user, secret)
+                smtp.auth(mechanism, getattr(smtp, "auth_" + mechanism.lower().replace("-", "_")))
         except smtplib.SMTPAuthenticationError as exc:
             text = _reply_text(exc.smtp_error)
             if 400 <= exc.smtp_code < 500:
@@ -349,10 +355,6 @@ class SmtpSession:
                 ) from None
             raise SmtpAuthError(
                 f"{s.address} rejected the credentials of {user!r} ({s.auth_type}): {exc.smtp_code} {text}"
-            ) from None
-        except smtplib.SMTPNotSupportedError:
-            raise SmtpAuthError(
-                f"{s.address} does not offer AUTH, but the connection has a login ({user!r})."
             ) from None
         except smtplib.SMTPException as exc:
             if isinstance(exc, smtplib.SMTPServerDisconnected):
