@@ -22,7 +22,7 @@ from typing import Any
 from airflow_provider_smtpconn.exceptions import AttachmentError
 
 _SPEC_KEYS = frozenset({"filename", "content", "path", "content_type", "encoding", "content_id", "columns"})
-_CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][\w!#$&^.+-]*/[A-Za-z0-9][\w!#$&^.+-]*$")
+_CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][\w!#$&^.+-]*/[A-Za-z0-9][\w!#$&^.+-]*(; *[\w.-]+=[\w.\"-]+)*$")
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,10 @@ def _from_spec(spec: Mapping[str, Any]) -> Attachment:
         raise AttachmentError("An attachment given by content needs a filename.")
     filename = _check_filename(filename)
     data = _content_bytes(filename, spec["content"], spec.get("encoding"), spec.get("columns"))
-    return Attachment(filename, _content_type(filename, content_type), data, content_id)
+    mime = _content_type(filename, content_type)
+    if mime.startswith("text/") and "charset" not in mime and spec.get("encoding") is None:
+        mime += "; charset=utf-8"  # text, rows and numbers are encoded as UTF-8 above
+    return Attachment(filename, mime, data, content_id)
 
 
 def _from_path(path: Any, *, filename: str | None, content_type: str | None, content_id: str | None) -> Attachment:
@@ -165,6 +168,8 @@ def _content_bytes(filename: str, content: Any, encoding: str | None, columns: A
         return bytes(content)
     if isinstance(content, str):
         return content.encode("utf-8")
+    if isinstance(content, (int, float)) and not isinstance(content, bool) and not lower.endswith(".json"):
+        return str(content).encode("utf-8")  # a native-rendered "{{ 1 + 1 }}"
     if lower.endswith(".csv"):
         return _to_csv(filename, content, columns)
     if lower.endswith(".json"):

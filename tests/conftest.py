@@ -23,17 +23,18 @@ os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__TEST_CONNECTION"] = "Enabled"
-os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).parent / "dags")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(_AIRFLOW_HOME, "dags")  # empty: dag.test() re-parses it
 os.environ.pop("AIRFLOW_CONN_SMTPCONN_DEFAULT", None)
 
 import logging  # noqa: E402
 
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
 
+from airflow_helpers import connection_json  # noqa: E402
 from fault_server import BlackHole, FaultServer, closed_port  # noqa: E402
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     import trustme
 
@@ -104,3 +105,31 @@ def black_hole() -> Iterator[BlackHole]:
 def free_port() -> int:
     """A loopback port with nothing listening."""
     return closed_port()
+
+
+# -- Airflow --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A fresh SQLite metadata DB for this session (about a second, once)."""
+    from airflow.utils import db
+
+    db.initdb()
+
+
+@pytest.fixture
+def smtp_conn(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    """Define an ``smtpconn`` connection through ``AIRFLOW_CONN_<ID>``: ``smtp_conn(server, conn_id=..., **extra)``.
+
+    Defaults suit the loopback test server: ``tls_mode`` none, no retry wait, a short timeout.
+    """
+
+    def define(server: object, conn_id: str = "smtpconn_default", *, login=None, password=None, **extra) -> str:
+        values = {"tls_mode": "none", "retry_wait": 0, "timeout": 5, "from_email": "Airflow <airflow@example.org>"}
+        values.update(extra)
+        value = connection_json(server.host, server.port, login=login, password=password, **values)  # type: ignore[attr-defined]
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
+        return conn_id
+
+    return define

@@ -109,6 +109,7 @@ class FaultServer:
         self._connections = 0
         self._auth_attempts: list[tuple[str, str, bool]] = []
         self._messages: list[Received] = []
+        self._rejected: list[Received] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop_event: asyncio.Event | None = None
@@ -282,6 +283,7 @@ class FaultServer:
             self._connections = 0
             self._auth_attempts.clear()
             self._messages.clear()
+            self._rejected.clear()
 
     # -- observations ----------------------------------------------------------------------------
     @property
@@ -307,6 +309,12 @@ class FaultServer:
         """Messages accepted so far, in order."""
         with self._lock:
             return list(self._messages)
+
+    @property
+    def rejected(self) -> list[Received]:
+        """Messages whose whole body arrived but got a non-2xx final reply (so were not accepted)."""
+        with self._lock:
+            return list(self._rejected)
 
     def count(self, message_id: str) -> int:
         """How many accepted messages carry this Message-ID."""
@@ -338,6 +346,10 @@ class FaultServer:
         with self._changed:
             self._messages.append(received)
             self._changed.notify_all()
+
+    def _reject(self, received: Received) -> None:
+        with self._lock:
+            self._rejected.append(received)
 
     def _take_reply(self, command: str, address: str | None = None) -> str | None:
         addr = address.lower() if address else None
@@ -543,6 +555,8 @@ class _FaultSMTP(SMTP):
         status = fault._take_reply("EOD") or "250 2.0.0 OK: queued"
         if status.startswith("2"):
             fault._accept(self._received(envelope))
+        else:
+            fault._reject(self._received(envelope))
         await fault._sleep("EOD")
         return status
 
