@@ -16,6 +16,16 @@ test: $(BIN)/python
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
+# The quickstart: a local SMTP sink, a throwaway Airflow home, the report DAG run end to end.
+demo: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python scripts/demo.py
+
+# Side-by-side measurements against the official SMTP provider and plain smtplib (not part of CI).
+bench: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python bench/run.py
+
 lint: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/ruff check --fix .
