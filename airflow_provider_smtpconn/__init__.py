@@ -18,4 +18,6 @@ def get_provider_info() -> dict[str, Any]:
         "attachments from XComs.",
         "versions": [__version__],
         "connection-types": [connection_type()],
+        "notifications": ["airflow_provider_smtpconn.notifications.smtp.SendEmailNotifier"],
+        "email-backends": ["airflow_provider_smtpconn.email_backend.send_email"],
     }

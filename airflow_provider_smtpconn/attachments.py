@@ -60,28 +60,27 @@ def normalize_attachments(value: Any, max_bytes: int | None = None) -> list[Atta
 
 
 def _items(value: Any) -> list[Any]:
+    """Flatten the accepted shapes into single attachments (paths, path-likes and dict specs)."""
     if value is None or value == "" or value == [] or value == {}:
         return []
     if isinstance(value, str) and _looks_like_literal(value):
-        # A list or dict rendered to text by Jinja without render_template_as_native_obj.
-        try:
-            value = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            raise AttachmentError(
-                f"attachments {value[:80]!r} looks like a rendered list or dict but cannot be read back; "
-                "set render_template_as_native_obj=True on the DAG, or pass the XCom directly (task.output)."
-            ) from None
+        value = _literal(value)
     if isinstance(value, Mapping) and not _is_spec(value):
         return [{"filename": name, "content": content} for name, content in value.items()]
     if isinstance(value, (list, tuple)):
-        items: list[Any] = []
-        for item in value:
-            if isinstance(item, Mapping) and not _is_spec(item):
-                items.extend({"filename": name, "content": content} for name, content in item.items())
-            else:
-                items.append(item)
-        return items
+        return [item for element in value for item in _items(element)]
     return [value]
+
+
+def _literal(text: str) -> Any:
+    # A list or dict that Jinja rendered to text (an xcom_pull without render_template_as_native_obj).
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        raise AttachmentError(
+            f"attachments {text[:80]!r} looks like a rendered list or dict but cannot be read back; "
+            "set render_template_as_native_obj=True on the DAG, or pass the XCom directly (task.output)."
+        ) from None
 
 
 def _looks_like_literal(text: str) -> bool:

@@ -214,3 +214,43 @@ def test_bad_input_fails_before_connecting(smtp_server, smtp_conn, kwargs, expec
     assert smtp_server.connections == 0
     out, err = capfd.readouterr()
     assert re.search(expected, out + err), f"{expected!r} not in the task log"
+
+
+def test_paths_object_storage_and_non_native_jinja_xcom(smtp_server, smtp_conn, tmp_path):
+    from pathlib import Path
+
+    from airflow.sdk import ObjectStoragePath, task
+
+    smtp_conn(smtp_server)
+    (tmp_path / "local.pdf").write_bytes(b"%PDF-1.7 local")
+    (tmp_path / "stored.csv").write_bytes(b"a,b\n1,2\n")
+    (tmp_path / "url.txt").write_bytes(b"via url")
+    with make_dag("op_paths") as dag:  # no native rendering: xcom_pull renders to text
+
+        @task
+        def specs():
+            return [{"filename": "from_xcom.txt", "content": "pulled"}]
+
+        specs_out = specs()
+        send = SendEmailOperator(
+            task_id="send",
+            to="a@example.org",
+            text="files",
+            attachments=[
+                Path(tmp_path / "local.pdf"),
+                ObjectStoragePath(f"file://{tmp_path / 'stored.csv'}"),
+                f"file://{tmp_path / 'url.txt'}",
+                "{{ ti.xcom_pull(task_ids='specs') }}",
+            ],
+        )
+        specs_out >> send
+    dag_run = run_dag(dag)
+
+    assert task_states(dag_run)["send"] == ("success", 1)
+    (received,) = smtp_server.messages
+    parts = {p.get_filename(): p for p in received.message.iter_attachments()}
+    assert parts["local.pdf"].get_content_type() == "application/pdf"
+    assert parts["local.pdf"].get_payload(decode=True) == b"%PDF-1.7 local"
+    assert parts["stored.csv"].get_payload(decode=True) == b"a,b\n1,2\n"
+    assert parts["url.txt"].get_payload(decode=True) == b"via url"
+    assert parts["from_xcom.txt"].get_payload(decode=True) == b"pulled"

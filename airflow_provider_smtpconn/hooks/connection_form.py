@@ -15,7 +15,7 @@ HOOK_CLASS = "airflow_provider_smtpconn.hooks.smtp.SmtpConnHook"
 EXTRA_FIELDS: dict[str, tuple[str, dict[str, Any], str]] = {
     "tls_mode": (
         "TLS mode",
-        {"type": ["string", "null"], "enum": ["starttls", "implicit", "none", None]},
+        {"type": ["string", "null"], "enum": ["starttls", "implicit", "none"]},
         "starttls (upgrade a plain connection, port 587), implicit (TLS from the first byte, port 465) or "
         "none. Empty: implicit on port 465, starttls on any other port.",
     ),
@@ -26,7 +26,7 @@ EXTRA_FIELDS: dict[str, tuple[str, dict[str, Any], str]] = {
     ),
     "ca_bundle": (
         "Private CA bundle",
-        {"type": ["string", "null"]},
+        {"type": ["string", "null"], "format": "multiline"},
         "A path to a PEM file, or the PEM text, of a private CA to trust besides the system store.",
     ),
     "from_email": (
@@ -47,18 +47,18 @@ EXTRA_FIELDS: dict[str, tuple[str, dict[str, Any], str]] = {
     ),
     "timeout": (
         "Timeout (seconds)",
-        {"type": ["number", "null"], "default": 30},
+        {"type": ["number", "null"], "default": 30, "minimum": 0},
         "Bounds the connect, the greeting, the TLS handshake and each SMTP command.",
     ),
     "retry_limit": (
         "Retries",
-        {"type": ["integer", "null"], "default": 3},
+        {"type": ["integer", "null"], "default": 3, "minimum": 0},
         "Retries of transient failures (connection lost, 4xx replies) before the body is sent. A message "
         "whose body was sent is never resent.",
     ),
     "max_attachment_mb": (
         "Largest attachment (MB)",
-        {"type": ["number", "null"], "default": 10},
+        {"type": ["number", "null"], "default": 10, "minimum": 0},
         "The largest single attachment a task may send through this connection.",
     ),
     "local_hostname": (
@@ -87,13 +87,12 @@ def connection_type() -> dict[str, Any]:
         "ui-field-behaviour": {
             "hidden-fields": ["schema"],
             "relabeling": {"login": "Username"},
+            # Airflow's UI shows placeholders for the standard fields only; extras carry hints in descriptions.
             "placeholders": {
                 "host": "smtp.example.com",
                 "port": "587 (starttls), 465 (implicit)",
                 "login": "reports@example.com",
-                "tls_mode": "starttls",
-                "from_email": "Reports <reports@example.com>",
-                "ca_bundle": "/etc/ssl/private-ca.pem",
+                "password": "password, or an OAuth2 access token for xoauth2",
             },
         },
     }

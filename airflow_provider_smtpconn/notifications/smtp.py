@@ -14,6 +14,7 @@ except ImportError:  # pragma: no cover - Airflow 3.0
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    import jinja2
     from airflow.sdk import Context
 
 
@@ -64,6 +65,16 @@ class SendEmailNotifier(EmailParameters, BaseNotifier):
             dry_run=dry_run,
         )
         super().__init__()
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render with the DAG's Jinja environment, or a plain one where the callback's DAG has none.
+
+        DAG-level callbacks can receive a serialized DAG, which has no ``get_template_env``.
+        """
+        dag = context.get("dag")
+        if jinja_env is None and dag is not None and not hasattr(dag, "get_template_env"):
+            jinja_env = self.get_template_env(dag=None)
+        super().render_template_fields(context, jinja_env)
 
     def notify(self, context: Context) -> None:
         """Send the notification; the defaults describe the run the callback is about."""

@@ -1,0 +1,122 @@
+"""SendEmailNotifier in task and DAG callbacks, and the ``[email] email_backend``, through ``dag.test()``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from airflow_helpers import run_dag, task_states
+
+from airflow_provider_smtpconn.notifications.smtp import SendEmailNotifier
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def make_dag(dag_id: str, **kwargs):
+    from airflow.sdk import DAG
+
+    return DAG(dag_id, schedule=None, start_date=START, catchup=False, **kwargs)
+
+
+def body(message) -> str:
+    return message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+
+
+def test_task_failure_callback_sends_a_useful_default_with_only_to(smtp_server, smtp_conn):
+    from airflow.sdk import task
+
+    smtp_conn(smtp_server)
+    with make_dag("notify_task_failure") as dag:
+
+        @task(on_failure_callback=SendEmailNotifier(to="oncall@example.org"))
+        def breaks():
+            raise ValueError("the source table is empty")
+
+        breaks()
+    dag_run = run_dag(dag)
+
+    assert task_states(dag_run) == {"breaks": ("failed", 1)}
+    (received,) = smtp_server.messages
+    assert received.rcpt_tos == ["oncall@example.org"]
+    subject = received.message["Subject"]
+    assert "notify_task_failure.breaks" in subject
+    assert "failed" in subject
+    text = body(received.message)
+    for expected in (
+        "DAG: notify_task_failure",
+        "Task: breaks",
+        f"Run: {dag_run.run_id}",
+        "State: failed",
+        "Try: 1",
+        "the source table is empty",
+        "Log: http",
+    ):
+        assert expected in text
+
+
+def test_templated_success_callback_with_html(smtp_server, smtp_conn):
+    from airflow.sdk import task
+
+    smtp_conn(smtp_server)
+    notifier = SendEmailNotifier(
+        to="team@example.org",
+        subject="{{ dag.dag_id }} finished {{ ti.task_id }}",
+        html="<p>Run {{ run_id }} ok</p>",
+        importance="low",
+    )
+    with make_dag("notify_success") as dag:
+
+        @task(on_success_callback=notifier)
+        def works():
+            return 1
+
+        works()
+    dag_run = run_dag(dag)
+
+    (received,) = smtp_server.messages
+    assert received.message["Subject"] == "notify_success finished works"
+    assert received.message["Importance"] == "low"
+    assert f"Run {dag_run.run_id} ok" in received.message.get_body(("html",)).get_content()
+
+
+def test_dag_level_failure_callback(smtp_server, smtp_conn):
+    from airflow.sdk import task
+
+    smtp_conn(smtp_server)
+    with make_dag(
+        "notify_dag_failure", on_failure_callback=SendEmailNotifier(to="oncall@example.org", subject="{{ dag.dag_id }}")
+    ) as dag:
+
+        @task
+        def breaks():
+            raise RuntimeError("boom")
+
+        breaks()
+    run_dag(dag)
+
+    (received,) = smtp_server.wait_for(1)
+    assert received.message["Subject"] == "notify_dag_failure"
+    assert "Run:" in body(received.message)
+
+
+def test_email_on_failure_goes_through_the_email_backend(smtp_server, smtp_conn, monkeypatch):
+    from airflow.sdk import task
+
+    smtp_conn(smtp_server, conn_id="alerts")
+    monkeypatch.setenv("AIRFLOW__EMAIL__EMAIL_BACKEND", "airflow_provider_smtpconn.email_backend.send_email")
+    monkeypatch.setenv("AIRFLOW__EMAIL__EMAIL_CONN_ID", "alerts")
+    with make_dag("email_backend_failure") as dag:
+
+        @task(email=["ops@example.org"], email_on_failure=True, email_on_retry=False)
+        def breaks():
+            raise RuntimeError("backend boom")
+
+        breaks()
+    run_dag(dag)
+
+    (received,) = smtp_server.messages
+    assert received.rcpt_tos == ["ops@example.org"]
+    assert received.mail_from == "airflow@example.org"  # the connection's from_email, not "airflow@airflow"
+    assert "backend boom" in received.message.get_body(("html",)).get_content()
