@@ -1,0 +1,180 @@
+"""SmtpConnHook: connections as Airflow stores them, sessions, test_connection, masking, and provider discovery."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from airflow_provider_smtpconn.compose import EmailSpec
+from airflow_provider_smtpconn.exceptions import SmtpConfigError
+from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook, settings_from_connection
+
+
+def connection(**fields):
+    from airflow.sdk import Connection
+
+    fields.setdefault("conn_id", "c")
+    fields.setdefault("conn_type", "smtpconn")
+    return Connection(**fields)
+
+
+def test_settings_from_a_ui_connection_with_typed_extras():
+    conn = connection(
+        host="smtp.example.com",
+        login="reports@example.com",
+        password="pw-123456",
+        extra='{"tls_mode": "implicit", "ignore_self_signed": true, "timeout": 5.5, "retry_limit": 2}',
+    )
+    s = settings_from_connection(conn)
+    assert (s.host, s.port, s.tls_mode, s.username) == ("smtp.example.com", 465, "implicit", "reports@example.com")
+    assert (s.ignore_self_signed, s.timeout, s.retry_limit) == (True, 5.5, 2)
+
+
+def test_settings_from_a_uri_connection_where_every_extra_is_text():
+    conn = connection(
+        host="relay.example.com",
+        port=2525,
+        extra='{"tls_mode": "starttls", "ignore_self_signed": "false", "timeout": "12", "retry_limit": "0"}',
+    )
+    s = settings_from_connection(conn)
+    assert (s.port, s.tls_mode, s.ignore_self_signed, s.timeout, s.retry_limit) == (2525, "starttls", False, 12, 0)
+
+
+def test_defaults_follow_the_port_and_the_tls_mode():
+    assert settings_from_connection(connection(host="h.example.com")).port == 587
+    assert settings_from_connection(connection(host="h.example.com", port=465)).tls_mode == "implicit"
+    assert settings_from_connection(connection(host="h.example.com", extra='{"tls_mode": "none"}')).port == 25
+
+
+def test_xoauth2_token_from_access_token_extra():
+    conn = connection(
+        host="smtp.gmail.com", login="me@example.com", extra='{"auth_type": "xoauth2", "access_token": "ya29.abc"}'
+    )
+    s = settings_from_connection(conn)
+    assert (s.auth_type, s.password) == ("xoauth2", "ya29.abc")
+    assert "ya29.abc" not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('{"tls_mode": "ssl"}', "tls_mode 'ssl' is not one of starttls, implicit, none"),
+        ('{"timeout": "soon"}', "timeout 'soon' is not a number"),
+        ('{"retry_limit": -1}', "retry_limit -1 must be at least 0"),
+        ('{"ignore_self_signed": "maybe"}', "ignore_self_signed 'maybe' is not true or false"),
+        ("not json", "is not valid JSON"),
+    ],
+)
+def test_invalid_connection_fields_name_the_field_and_value(extra, message):
+    with pytest.raises(SmtpConfigError, match=message):
+        settings_from_connection(connection(host="h.example.com", extra=extra))
+
+
+def test_hook_session_sends_many_messages_over_one_connection(smtp_server, smtp_conn):
+    smtp_conn(smtp_server)
+    spec = {"sender": "a@example.org", "to": "b@example.org", "text": "x"}
+    with SmtpConnHook() as hook:
+        results = [hook.send(EmailSpec(subject=str(i), **spec).build()) for i in range(5)]
+    assert smtp_server.connections == 1
+    assert [m.message_id for m in smtp_server.messages] == [r.message_id for r in results]
+    assert smtp_server.commands.count("QUIT") == 1
+
+
+def test_send_without_a_session_opens_and_closes_its_own(smtp_server, smtp_conn):
+    smtp_conn(smtp_server)
+    SmtpConnHook().send(EmailSpec(sender="a@example.org", to="b@example.org", text="x").build())
+    assert len(smtp_server.messages) == 1
+    assert smtp_server.commands[-1] == "QUIT"
+
+
+def test_test_connection_success_reports_tls_and_user(starttls_server, smtp_conn, ca_pem_path):
+    smtp_conn(starttls_server, login="alice", password="secret-pw", tls_mode="starttls", ca_bundle=ca_pem_path)
+    ok, text = SmtpConnHook().test_connection()
+    assert ok, text
+    assert "STARTTLS (TLSv1." in text
+    assert "authenticated as 'alice'" in text
+    assert "MAIL" not in starttls_server.commands
+    assert starttls_server.messages == []
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("closed_port", "connection refused"),
+        ("bad_password", "rejected the credentials of 'alice'"),
+        ("untrusted", "certificate of 127.0.0.1"),
+        ("no_starttls", "does not offer STARTTLS"),
+        ("bad_setting", "tls_mode 'tls' is not one of"),
+        ("black_hole", "no answer within 0.5 s"),
+    ],
+)
+def test_test_connection_failures_say_what_failed_and_never_raise(
+    case, expected, starttls_server, smtp_server, smtp_conn, free_port, black_hole
+):
+    class Closed:
+        host, port = "127.0.0.1", free_port
+
+    server, extra = {
+        "closed_port": (Closed, {"password": "secret-pw"}),
+        "bad_password": (starttls_server, {"password": "wrong-pw", "ignore_self_signed": True}),
+        "untrusted": (starttls_server, {"password": "secret-pw"}),
+        "no_starttls": (smtp_server, {"password": "secret-pw"}),
+        "bad_setting": (smtp_server, {"password": "secret-pw", "tls_mode": "tls"}),
+        "black_hole": (black_hole, {"password": "secret-pw", "timeout": 0.5}),
+    }[case]
+    extra.setdefault("tls_mode", "starttls")
+    smtp_conn(server, login="alice", retry_limit=0, **extra)
+    ok, text = SmtpConnHook().test_connection()
+    assert not ok
+    assert expected in text
+    assert extra["password"] not in text
+
+
+def test_secrets_are_registered_with_the_masker(smtp_server, smtp_conn):
+    from airflow.sdk._shared.secrets_masker import redact
+
+    smtp_conn(smtp_server, login="alice", password="hunter2-password", access_token="tok-0123456789")
+    SmtpConnHook().connection  # noqa: B018 - fetching it registers the secrets
+    assert redact("pw hunter2-password tok tok-0123456789") == "pw *** tok ***"
+
+
+def test_airflow_connections_test_cli(smtp_server, free_port):
+    from airflow_helpers import connection_json
+
+    env = {
+        **os.environ,
+        "AIRFLOW_CONN_SMTP_UP": connection_json(smtp_server.host, smtp_server.port, tls_mode="none"),
+        "AIRFLOW_CONN_SMTP_DOWN": connection_json("127.0.0.1", free_port, tls_mode="none", retry_limit=0),
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+    }
+    airflow = os.path.join(os.path.dirname(sys.executable), "airflow")
+    up, down = (
+        subprocess.run([airflow, "connections", "test", conn], env=env, capture_output=True, text=True, timeout=120)
+        for conn in ("smtp_up", "smtp_down")
+    )
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "Connection success!" in up.stdout
+    assert "NOOP" in smtp_server.commands
+    assert smtp_server.messages == []
+    assert down.returncode == 1
+    assert f"127.0.0.1:{free_port} failed while connecting: connection refused" in down.stdout + down.stderr
+
+
+def test_provider_is_discovered_with_its_connection_form():
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    assert "airflow-provider-smtpconn" in manager.providers
+    hook = manager.hooks["smtpconn"]
+    assert hook.hook_class_name == "airflow_provider_smtpconn.hooks.smtp.SmtpConnHook"
+    assert hook.connection_id_attribute_name == "smtp_conn_id"
+    widgets = manager.connection_form_widgets
+    for field in ("tls_mode", "ignore_self_signed", "ca_bundle", "from_email", "timeout", "retry_limit"):
+        assert f"extra__smtpconn__{field}" in widgets
+    assert widgets["extra__smtpconn__access_token"].is_sensitive
+    behaviour = manager.field_behaviours["smtpconn"]
+    assert "schema" in behaviour["hidden_fields"]
+    assert behaviour["relabeling"] == {"login": "Username"}
