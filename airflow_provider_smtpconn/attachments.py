@@ -254,7 +254,9 @@ def _content_type(filename: str, given: Any) -> str:
     if given is None:
         import mimetypes
 
-        guessed, _ = mimetypes.guess_type(filename, strict=False)
+        guessed, compression = mimetypes.guess_type(filename, strict=False)
+        if compression is not None:  # report.csv.gz is a gzip file, not text/csv
+            return "application/gzip" if compression == "gzip" else "application/octet-stream"
         return guessed or "application/octet-stream"
     if not isinstance(given, str) or not _CONTENT_TYPE.match(given.strip()):
         raise AttachmentError(f"Attachment {filename!r}: content_type {given!r} is not of the form type/subtype.")
