@@ -133,7 +133,10 @@ def _parse_one(text: str) -> Address:
     from email import errors
     from email.headerregistry import HeaderRegistry
 
-    header = HeaderRegistry()("to", text)
+    try:
+        header = HeaderRegistry()("to", text)
+    except (IndexError, errors.HeaderParseError):  # the parser fails on some malformed input, e.g. "a@"
+        raise ValueError(text) from None
     groups = header.groups  # type: ignore[attr-defined]
     # A non-ASCII local part is valid with SMTPUTF8 (RFC 6531); the transport checks the server offers it.
     defects = [d for d in header.defects if not isinstance(d, errors.NonASCIILocalPartDefect)]

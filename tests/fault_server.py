@@ -529,6 +529,14 @@ class _FaultSMTP(SMTP):
                 return
         super().data_received(data)
 
+    def connection_made(self, transport: Any) -> None:
+        # Like a real MTA: without TCP_NODELAY every multi-line reply (EHLO) waits ~40 ms for the client's delayed ACK.
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
+
     def connection_lost(self, error: Exception | None) -> None:
         self._fault._protocols.discard(self)
         super().connection_lost(error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -194,7 +195,7 @@ def _number(
         if isinstance(value, bool):
             raise ValueError
         number = float(value)
-        if integer and not number.is_integer():
+        if not math.isfinite(number) or (integer and not number.is_integer()):
             raise ValueError
     except (TypeError, ValueError):
         kind = "a whole number" if integer else "a number"
@@ -209,8 +210,10 @@ def _port(value: Any) -> int | None:
     if value is None or value == "":
         return None
     try:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError
         port = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise SmtpConfigError(f"The connection's port {value!r} is not a number from 1 to 65535.") from None
     if not 0 < port < 65536:
         raise SmtpConfigError(f"The connection's port {value!r} is not a number from 1 to 65535.")
