@@ -15,6 +15,7 @@ from airflow_provider_smtpconn.exceptions import MessageError
 if TYPE_CHECKING:
     from email.message import EmailMessage
 
+    import jinja2
     from airflow.sdk import Context
 
     from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
@@ -114,6 +115,19 @@ class EmailParameters:
         self.on_refused = on_refused
         self.max_attachment_mb = max_attachment_mb
         self.dry_run = dry_run
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render as Airflow does; a body template file that does not exist is bad input, not worth a retry."""
+        import jinja2
+
+        try:
+            super().render_template_fields(context, jinja_env)  # type: ignore[misc]
+        except jinja2.TemplateNotFound as exc:
+            field = next((f for f in self.template_fields if getattr(self, f, None) == exc.name), "a field")  # type: ignore[attr-defined]
+            raise MessageError(
+                f"{field} names the template file {exc.name!r}, which is not in the DAG folder or its "
+                "template_searchpath."
+            ) from None
 
     # -- the one send ------------------------------------------------------------------------------
 

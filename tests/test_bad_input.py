@@ -402,11 +402,11 @@ def test_missing_body_template_fails_naming_the_field_and_file(smtp_server, smtp
     smtp_conn(smtp_server)
     try:
         with DAG("bad_missing_template", schedule=None, start_date=START, catchup=False) as dag:
-            SendEmailOperator(task_id="send", to="a@example.org", text="no_such_body.txt")
+            SendEmailOperator(task_id="send", to="a@example.org", text="no_such_body.txt", retries=2)
         dag_run = run_dag(dag)
     finally:
         logger.removeHandler(handler)
 
-    assert task_states(dag_run)["send"][0] == "failed"
+    assert task_states(dag_run)["send"] == ("failed", 1)  # a MessageError: no retry
     assert lines == ["Exception rendering Jinja template for task 'send', field 'text'. Template: 'no_such_body.txt'"]
     assert smtp_server.connections == 0
