@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP as _SMTP
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,26 @@ _RESERVED = frozenset(
         "Content-Type", "Content-Transfer-Encoding", "Content-Disposition", "Importance", "X-Priority",
     )
 )  # fmt: skip
+
+
+class _CachedHeaderRegistry(HeaderRegistry):
+    """A ``HeaderRegistry`` that makes each header class once; the standard one builds a new class (``type()``)
+    for every header it parses, which is much of the cost of composing a small message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        cls = self._classes.get(key)
+        if cls is None:
+            cls = self._classes[key] = super().__getitem__(name)
+        return cls
+
+
+_HEADERS = _CachedHeaderRegistry()
+SMTP = _SMTP.clone(header_factory=_HEADERS)
 
 
 @dataclass
@@ -131,10 +152,9 @@ def _parse_one(text: str) -> Address:
     if any(c in text for c in "\r\n\0"):
         raise ValueError(text)
     from email import errors
-    from email.headerregistry import HeaderRegistry
 
     try:
-        header = HeaderRegistry()("to", text)
+        header = _HEADERS("to", text)
     except (IndexError, errors.HeaderParseError):  # the parser fails on some malformed input, e.g. "a@"
         raise ValueError(text) from None
     groups = header.groups  # type: ignore[attr-defined]

@@ -99,19 +99,6 @@ class Sink(Protocol):
     def write_streamed(self, part: StreamedPart) -> None: ...
 
 
-class ByteCounter:
-    """A sink that only counts, so a message's size is known before anything is sent."""
-
-    def __init__(self) -> None:
-        self.size = 0
-
-    def write(self, data: bytes) -> None:
-        self.size += len(data)
-
-    def write_streamed(self, part: StreamedPart) -> None:
-        self.size += part.encoded_size()
-
-
 class FileSink:
     """A sink writing to a binary file object, such as an ``.eml`` file."""
 
@@ -126,18 +113,49 @@ class FileSink:
             self._file.write(chunk)
 
 
-def message_size(message: Message, policy: Policy) -> int:
-    """The message's size in bytes as :func:`write_message` writes it."""
-    counter = ByteCounter()
-    write_message(message, counter, policy)
-    return counter.size
+class RenderedMessage:
+    """A message flattened once: its bytes (headers, small bodies) and its streamed parts, in order.
+
+    The size is known without a second flattening pass, and every send (or retry) writes the same bytes.
+    Attachments stay :class:`StreamedPart` references, streamed when written: only the small pieces are held.
+    """
+
+    def __init__(self, message: Message, policy: Policy) -> None:
+        self.pieces: list[bytes | StreamedPart] = []
+        self.size = 0
+        self._run: list[bytes] = []
+        write_message(message, self, policy)
+        self._end_run()
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self._run.append(bytes(data))
+            self.size += len(data)
+
+    def write_streamed(self, part: StreamedPart) -> None:
+        self._end_run()
+        self.pieces.append(part)
+        self.size += part.encoded_size()
+
+    def _end_run(self) -> None:
+        if self._run:
+            self.pieces.append(b"".join(self._run))
+            self._run = []
+
+    def write_to(self, sink: Sink) -> None:
+        """Write the message to ``sink``: the same bytes every time."""
+        for piece in self.pieces:
+            if isinstance(piece, StreamedPart):
+                sink.write_streamed(piece)
+            else:
+                sink.write(piece)
 
 
 def write_message(message: Message, sink: Sink, policy: Policy) -> None:
     """Write ``message`` to ``sink`` with CRLF line ends, as ``policy`` folds its headers.
 
     Multipart boundaries that are missing are chosen and set on the message first, so two writes of the same
-    message produce the same bytes (and a size counted once holds for the send).
+    message produce the same bytes.
     """
     _write_part(message, sink, policy.clone(linesep="\r\n"))
 

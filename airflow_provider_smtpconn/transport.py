@@ -38,7 +38,7 @@ from airflow_provider_smtpconn.exceptions import (
     SmtpTemporaryFailure,
     SmtpTLSError,
 )
-from airflow_provider_smtpconn.mime import CRLF, StreamedPart, message_size, write_message
+from airflow_provider_smtpconn.mime import CRLF, RenderedMessage, StreamedPart
 
 if TYPE_CHECKING:
     from email.message import Message
@@ -433,7 +433,8 @@ class SmtpSession:
         policy: Policy = wire.policy
         if envelope.needs_smtputf8:
             policy = policy.clone(utf8=True)
-        size = message_size(wire, policy)
+        rendered = RenderedMessage(wire, policy)  # flattened once: the size now, the same bytes on every try
+        size = rendered.size
         s = self.settings
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(lambda e: isinstance(e, SmtpConnError) and e.transient),
@@ -446,7 +447,7 @@ class SmtpSession:
             for attempt in retrying:
                 with attempt:
                     final = attempt.retry_state.attempt_number > s.retry_limit
-                    return self._send_once(wire, envelope, policy, size, message_id, final=final)
+                    return self._send_once(wire, rendered, envelope, size, message_id, final=final)
         except SmtpConnError as exc:
             if exc.transient and s.retry_limit:
                 exc.args = (f"{exc.args[0]} Gave up after {s.retry_limit + 1} attempts.", *exc.args[1:])
@@ -461,8 +462,8 @@ class SmtpSession:
     def _send_once(
         self,
         wire: Message,
+        rendered: RenderedMessage,
         envelope: Envelope,
-        policy: Policy,
         size: int,
         message_id: str,
         *,
@@ -529,7 +530,7 @@ class SmtpSession:
 
         stream = _DataStream(smtp)
         with self._translate_errors("sending the message body (the server cannot have accepted it)"):
-            write_message(wire, stream, policy)
+            rendered.write_to(stream)
             stream.flush()
         try:
             smtp.send(stream.terminator)
