@@ -82,6 +82,7 @@ class FaultServer:
         require_starttls: bool = False,
         offer_starttls: bool = True,
         auth: dict[str, str] | None = None,
+        auth_mechanisms: tuple[str, ...] = ("PLAIN", "LOGIN"),
         xoauth2: dict[str, str] | None = None,
         size_limit: int | None = None,
         smtputf8: bool = True,
@@ -95,6 +96,7 @@ class FaultServer:
         self._require_starttls = require_starttls
         self._offer_starttls = offer_starttls
         self._auth = dict(auth) if auth is not None else None
+        self._auth_mechanisms = tuple(m.upper() for m in auth_mechanisms)
         self._xoauth2 = dict(xoauth2) if xoauth2 is not None else None
         self._size_limit = size_limit
         self._smtputf8 = smtputf8
@@ -217,8 +219,7 @@ class FaultServer:
         with self._lock:
             self._connections += 1
         excluded = []
-        if self._auth is None:
-            excluded += ["PLAIN", "LOGIN"]
+        excluded += [m for m in ("PLAIN", "LOGIN") if self._auth is None or m not in self._auth_mechanisms]
         if self._xoauth2 is None:
             excluded.append("XOAUTH2")
         proto = _FaultSMTP(

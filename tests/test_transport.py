@@ -217,6 +217,16 @@ def test_auth_success_records_the_user(starttls_server):
     assert starttls_server.messages[0].authenticated_as == "alice"
 
 
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_basic_auth_with_the_mechanism_the_server_offers(mechanism):
+    with FaultServer(auth={"alice": "secret-pw"}, auth_mechanisms=(mechanism,)) as server:
+        send(server, username="alice", password="secret-pw")
+        with pytest.raises(SmtpAuthError, match="535"):
+            send(server, username="alice", password="wrong-pw")
+        assert server.auth_attempts == [(mechanism, "alice", True), (mechanism, "alice", False)]
+        assert len(server.messages) == 1
+
+
 def test_auth_failure_names_the_user_never_the_password(starttls_server):
     with pytest.raises(SmtpAuthError) as info:
         send(starttls_server, username="alice", password="wrong-pw")
