@@ -434,7 +434,7 @@ class SmtpSession:
         if envelope.needs_smtputf8:
             policy = policy.clone(utf8=True)
         rendered = RenderedMessage(wire, policy)  # flattened once: the size now, the same bytes on every try
-        size = rendered.size
+        body_8bit = _has_8bit_body(wire)
         s = self.settings
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(lambda e: isinstance(e, SmtpConnError) and e.transient),
@@ -447,7 +447,7 @@ class SmtpSession:
             for attempt in retrying:
                 with attempt:
                     final = attempt.retry_state.attempt_number > s.retry_limit
-                    return self._send_once(wire, rendered, envelope, size, message_id, final=final)
+                    return self._send_once(rendered, envelope, message_id, body_8bit=body_8bit, final=final)
         except SmtpConnError as exc:
             if exc.transient and s.retry_limit:
                 exc.args = (f"{exc.args[0]} Gave up after {s.retry_limit + 1} attempts.", *exc.args[1:])
@@ -460,16 +460,10 @@ class SmtpSession:
         log.warning("SMTP attempt %d failed: %s Retrying in %.1f s.", state.attempt_number, exc, wait)
 
     def _send_once(
-        self,
-        wire: Message,
-        rendered: RenderedMessage,
-        envelope: Envelope,
-        size: int,
-        message_id: str,
-        *,
-        final: bool,
+        self, rendered: RenderedMessage, envelope: Envelope, message_id: str, *, body_8bit: bool, final: bool
     ) -> SendResult:
         s = self.settings
+        size = rendered.size
         smtp = self.connect()
         features = smtp.esmtp_features
         limit = int(features.get("size", "0").strip() or 0) if "size" in features else 0
@@ -488,7 +482,7 @@ class SmtpSession:
                     f"{[a for a in (envelope.sender, *envelope.recipients) if not a.isascii()]} needs."
                 )
             options.append("SMTPUTF8")
-        if smtp.has_extn("8bitmime") and _has_8bit_body(wire):
+        if body_8bit and smtp.has_extn("8bitmime"):
             options.append("BODY=8BITMIME")
 
         with self._translate_errors("sending the envelope"):
