@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import socket
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow_helpers import connection_json, run_dag, task_states
+from reliability_log import record
 
 from airflow_provider_smtpconn.exceptions import AttachmentError, MessageError, SmtpConfigError
 from airflow_provider_smtpconn.operators.smtp import SendEmailOperator
@@ -33,14 +33,6 @@ PASSWORD = "pw-NEVER-shown-7f3a"
 BASE_EXTRA = {"tls_mode": "none", "retry_wait": 0, "timeout": 5, "from_email": "Airflow <airflow@example.org>"}
 DIRECTORY = "<tmp directory>"  # replaced by a real directory in the test
 CRLF_BCC = "\r\nBcc: victim@example.org"
-
-
-def record(section: str, **row: Any) -> None:
-    """Append one observed outcome to ``$SMTPCONN_RELIABILITY_JSON`` (JSON lines), if set."""
-    path = os.environ.get("SMTPCONN_RELIABILITY_JSON")
-    if path:
-        with open(path, "a", encoding="utf-8") as file:
-            file.write(json.dumps({"section": section, **row}) + "\n")
 
 
 # (id, operator parameters, error class, texts the message must contain: the field, then the value as shown)

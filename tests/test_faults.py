@@ -19,7 +19,6 @@ If ``SMTPCONN_RELIABILITY_JSON`` names a file, each case appends its observed ou
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import ssl
 import time
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from airflow_helpers import run_dag, task_states, xcom_value
 from fault_server import BlackHole, FaultServer, closed_port
+from reliability_log import record
 
 from airflow_provider_smtpconn.attachments import normalize_attachments
 from airflow_provider_smtpconn.compose import EmailSpec, make_message_id
@@ -54,14 +54,6 @@ START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 USER, PASSWORD = "alice", "secret-pw"
 TIMEOUT = 1.0  # the connection's timeout in every case: short, so the slow cases stay cheap
 BIG = 4 * 1024 * 1024  # the mid-body case's attachment; see its comment in FAULTS
-
-
-def record(section: str, **row: Any) -> None:
-    """Append one observed outcome to ``$SMTPCONN_RELIABILITY_JSON`` (JSON lines), if set."""
-    path = os.environ.get("SMTPCONN_RELIABILITY_JSON")
-    if path:
-        with open(path, "a", encoding="utf-8") as file:
-            file.write(json.dumps({"section": section, **row}) + "\n")
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
-import os
 import random
 import time
 from collections import Counter
@@ -24,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow_helpers import run_dag
+from reliability_log import record
 
 from airflow_provider_smtpconn.compose import EmailSpec, make_message_id
 from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
@@ -39,14 +38,6 @@ HOOK_MESSAGES = 2000
 MAPPED_TASKS = 100
 HANG_GUARD_SECONDS = 180.0
 CHECKSUM = "X-Body-SHA256"
-
-
-def record(section: str, **row: Any) -> None:
-    """Append one observed outcome to ``$SMTPCONN_RELIABILITY_JSON`` (JSON lines), if set."""
-    path = os.environ.get("SMTPCONN_RELIABILITY_JSON")
-    if path:
-        with open(path, "a", encoding="utf-8") as file:
-            file.write(json.dumps({"section": section, **row}) + "\n")
 
 
 def body(i: int) -> str:

@@ -14,7 +14,6 @@ import base64
 import datetime as dt
 import json
 import logging
-import os
 import re
 import traceback
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ import pytest
 import structlog
 from airflow_helpers import run_dag, task_states, xcom_value
 from fault_server import FaultServer
+from reliability_log import record
 
 from airflow_provider_smtpconn.exceptions import SmtpAuthError
 from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
@@ -41,14 +41,6 @@ TOKEN = "ya29.Tok-4f8d2a91e6"
 WRONG_PASSWORD = "pw-Wrong-55aa1c0f"
 WRONG_TOKEN = "ya29.Wrong-0b7c33d1"
 SECRETS = (PASSWORD, TOKEN, WRONG_PASSWORD, WRONG_TOKEN)
-
-
-def record(section: str, **row: Any) -> None:
-    """Append one observed outcome to ``$SMTPCONN_RELIABILITY_JSON`` (JSON lines), if set."""
-    path = os.environ.get("SMTPCONN_RELIABILITY_JSON")
-    if path:
-        with open(path, "a", encoding="utf-8") as file:
-            file.write(json.dumps({"section": section, **row}) + "\n")
 
 
 def _forms(secret: str) -> list[str]:
