@@ -76,6 +76,8 @@ class EmailSpec:
     importance: str | None = None
     headers: Mapping[str, Any] | None = None
     message_id: str | None = None
+    #: Values that make the Message-ID stable (same values, same Message-ID); empty for a random one.
+    identity: tuple[Any, ...] = ()
     date: datetime | None = None
 
     def build(self) -> EmailMessage:
@@ -201,7 +203,7 @@ def compose_message(spec: EmailSpec) -> EmailMessage:
             msg[name] = addresses
     msg["Subject"] = _check_text("subject", spec.subject or "")
     msg["Date"] = format_datetime(spec.date) if spec.date else _now()
-    msg["Message-ID"] = spec.message_id or make_message_id(senders[0].domain)
+    msg["Message-ID"] = spec.message_id or make_message_id(senders[0].domain, *spec.identity)
     if spec.importance is not None:
         level = str(spec.importance).strip().lower()
         if level not in IMPORTANCE:

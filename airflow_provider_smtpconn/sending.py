@@ -137,7 +137,7 @@ class EmailParameters:
         :param identity: What makes the Message-ID stable (the same values give the same Message-ID).
         """
         from airflow_provider_smtpconn.attachments import normalize_attachments
-        from airflow_provider_smtpconn.compose import EmailSpec, make_message_id, parse_addresses
+        from airflow_provider_smtpconn.compose import EmailSpec
         from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
 
         on_refused = str(self.on_refused).strip().lower()
@@ -150,8 +150,6 @@ class EmailParameters:
                 f"No sender: give from_email, or set from_email (or a login that is an address) on connection "
                 f"{self.smtp_conn_id!r}."
             )
-        senders = parse_addresses(sender, "from_email")
-        domain = senders[0].domain if senders else "localhost"
         max_bytes = self._max_attachment_bytes(hook)
         spec = EmailSpec(
             sender=sender,
@@ -165,7 +163,7 @@ class EmailParameters:
             attachments=normalize_attachments(self.attachments, max_bytes),
             importance=self.importance,
             headers=self.headers,
-            message_id=make_message_id(domain, *identity),
+            identity=identity,
         )
         message = spec.build()
         if self.dry_run:
