@@ -105,6 +105,20 @@ class PeakMeter:
         self.peak_mib = max(0, peak_kib - self.before_kib) / 1024
 
 
+def measure_send(timed: Any, traced: Any) -> dict[str, Any]:
+    """Peak RSS and time of ``timed()``, then the Python heap peak of ``traced()`` (one more send, untimed)."""
+    with PeakMeter() as meter:
+        timed()
+    heap = heap_peak_mib(traced)
+    return {
+        "peak_mib": meter.peak_mib,
+        "heap_mib": heap,
+        "seconds": meter.seconds,
+        "sent": 3,
+        "peak_reset": meter.reset,
+    }
+
+
 def heap_peak_mib(run: Any) -> float:
     """The peak of Python's own allocations while ``run()`` runs, by ``tracemalloc`` (not timed: it is slow).
 
@@ -190,16 +204,7 @@ def send_file(contender: str, path: str, tag: str) -> None:
 def case_large(contender: str, path: str, warm_path: str) -> dict[str, Any]:
     """Build and send one message with the file at ``path``; a small one first loads everything lazy."""
     send_file(contender, warm_path, "warm")
-    with PeakMeter() as meter:
-        send_file(contender, path, "big")
-    heap = heap_peak_mib(lambda: send_file(contender, path, "heap"))
-    return {
-        "peak_mib": meter.peak_mib,
-        "heap_mib": heap,
-        "seconds": meter.seconds,
-        "sent": 3,
-        "peak_reset": meter.reset,
-    }
+    return measure_send(lambda: send_file(contender, path, "big"), lambda: send_file(contender, path, "heap"))
 
 
 # -- case 2: many small messages over one session ------------------------------------------------------------
@@ -352,16 +357,7 @@ def case_rows(contender: str, n: int, tmpdir: str) -> dict[str, Any]:
     csv_path = Path(tmpdir, f"rows-{os.getpid()}.csv")
     _send_rows(contender, make_rows(10), csv_path)  # warm-up: loads everything imported lazily
     rows = make_rows(n)
-    with PeakMeter() as meter:
-        _send_rows(contender, rows, csv_path)
-    heap = heap_peak_mib(lambda: _send_rows(contender, rows, csv_path))
-    return {
-        "peak_mib": meter.peak_mib,
-        "heap_mib": heap,
-        "seconds": meter.seconds,
-        "sent": 3,
-        "peak_reset": meter.reset,
-    }
+    return measure_send(lambda: _send_rows(contender, rows, csv_path), lambda: _send_rows(contender, rows, csv_path))
 
 
 # -- the child worker ----------------------------------------------------------------------------------------
