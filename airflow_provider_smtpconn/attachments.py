@@ -89,7 +89,9 @@ def _looks_like_literal(text: str) -> bool:
 
 
 def _is_spec(value: Mapping[Any, Any]) -> bool:
-    return "content" in value or "path" in value
+    # A "filename" key always makes a spec: {"filename": "a.txt"} is a spec missing its content, not a file
+    # called "filename".
+    return "filename" in value or "content" in value or "path" in value
 
 
 def _one(item: Any) -> Attachment:
@@ -109,8 +111,10 @@ def _from_spec(spec: Mapping[str, Any]) -> Attachment:
     label = repr(filename) if filename else "without a filename"
     if unknown:
         raise AttachmentError(f"Attachment {label} has unknown keys {unknown}; known: {sorted(_SPEC_KEYS)}.")
-    if ("content" in spec) == ("path" in spec):
-        raise AttachmentError(f"Attachment {label} needs exactly one of content or path.")
+    if "content" not in spec and "path" not in spec:
+        raise AttachmentError(f"Attachment {label} needs content or path.")
+    if "content" in spec and "path" in spec:
+        raise AttachmentError(f"Attachment {label} has both content and path; give one of them.")
     content_type = spec.get("content_type")
     content_id = _content_id(spec.get("content_id"), label)
     if "path" in spec:
@@ -165,6 +169,8 @@ def _content_bytes(filename: str, content: Any, encoding: str | None, columns: A
         return _from_base64(filename, content)
     if isinstance(content, (bytes, bytearray, memoryview)):
         return bytes(content)
+    if isinstance(content, str) and lower.endswith((".csv", ".json")) and _looks_like_literal(content):
+        content = _structured_text(filename, content)  # a list or dict Jinja rendered to text
     if isinstance(content, str):
         return content.encode("utf-8")
     if isinstance(content, (int, float)) and not isinstance(content, bool) and not lower.endswith(".json"):
@@ -177,6 +183,25 @@ def _content_bytes(filename: str, content: Any, encoding: str | None, columns: A
         f"Attachment {filename!r}: content of type {type(content).__name__} can only become a .csv or "
         ".json file; give bytes or text for other names."
     )
+
+
+def _structured_text(filename: str, text: str) -> Any:
+    """The rows or structure behind text that Jinja rendered from a list or dict; JSON text stays as it is."""
+    import json
+
+    if filename.lower().endswith(".json"):
+        try:
+            json.loads(text)
+            return text
+        except ValueError:
+            pass
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        raise AttachmentError(
+            f"Attachment {filename!r}: content {text[:60]!r} looks like a rendered list or dict but cannot be read "
+            "back; set render_template_as_native_obj=True on the DAG, or pass the XCom directly (task.output)."
+        ) from None
 
 
 def _from_base64(filename: str, content: Any) -> bytes:
@@ -235,9 +260,23 @@ def _to_json(filename: str, content: Any) -> bytes:
     import json
 
     try:
-        return json.dumps(content, indent=2, ensure_ascii=False, default=str).encode("utf-8")
+        return json.dumps(_finite(content), indent=2, ensure_ascii=False, default=str, allow_nan=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise AttachmentError(f"Attachment {filename!r}: content cannot become JSON ({exc}).") from None
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as ``None``: JSON (RFC 8259 §6) has no such numbers, and ``null`` is what
+    pandas' ``to_json`` and JavaScript's ``JSON.stringify`` write for them."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _check_filename(filename: Any) -> str:
