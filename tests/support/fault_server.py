@@ -15,7 +15,9 @@ import contextlib
 import email
 import email.policy
 import functools
+import hmac
 import json
+import secrets
 import socket
 import threading
 import time
@@ -84,6 +86,7 @@ class FaultServer:
         auth: dict[str, str] | None = None,
         auth_mechanisms: tuple[str, ...] = ("PLAIN", "LOGIN"),
         xoauth2: dict[str, str] | None = None,
+        cram_md5_works: bool = True,
         size_limit: int | None = None,
         smtputf8: bool = True,
         hostname: str = "fault.test",
@@ -98,6 +101,7 @@ class FaultServer:
         self._auth = dict(auth) if auth is not None else None
         self._auth_mechanisms = tuple(m.upper() for m in auth_mechanisms)
         self._xoauth2 = dict(xoauth2) if xoauth2 is not None else None
+        self._cram_md5_works = cram_md5_works
         self._size_limit = size_limit
         self._smtputf8 = smtputf8
         self._hostname = hostname
@@ -219,7 +223,7 @@ class FaultServer:
         with self._lock:
             self._connections += 1
         excluded = []
-        excluded += [m for m in ("PLAIN", "LOGIN") if self._auth is None or m not in self._auth_mechanisms]
+        excluded += [m for m in ("PLAIN", "LOGIN", "CRAM-MD5") if self._auth is None or m not in self._auth_mechanisms]
         if self._xoauth2 is None:
             excluded.append("XOAUTH2")
         proto = _FaultSMTP(
@@ -447,6 +451,22 @@ class _Handler:
         if await server.challenge_auth(_XOAUTH2_ERROR) is MISSING:
             return AuthResult(success=False, handled=True)
         return AuthResult(success=False, handled=False, message=AUTH_INVALID)
+
+    async def auth_CRAM__MD5(self, server: SMTP, args: list[str]) -> AuthResult:
+        """RFC 2195: a challenge, then ``user hex(hmac_md5(password, challenge))``. With ``cram_md5_works=False``
+        it fails for every user, as Postfix with saslauthd does (it cannot verify CRAM-MD5)."""
+        challenge = f"<{secrets.token_hex(8)}@{self._fault._hostname}>".encode()
+        blob = await server.challenge_auth(challenge)
+        if blob is MISSING:
+            return AuthResult(success=False, handled=True)
+        user, _, digest = blob.decode("utf-8", "replace").rpartition(" ")
+        password = (self._fault._auth or {}).get(user)
+        expected = hmac.new(password.encode(), challenge, "md5").hexdigest() if password is not None else None
+        ok = self._fault._cram_md5_works and expected is not None and hmac.compare_digest(expected, digest)
+        self._fault._record_auth("CRAM-MD5", user, ok)
+        return AuthResult(
+            success=ok, handled=False, auth_data=user if ok else None, message=None if ok else AUTH_INVALID
+        )
 
 
 class _QuietSession(Session):
