@@ -89,3 +89,7 @@ class DeliveryUnknownError(SmtpConnError, AirflowFailException):
     def __init__(self, message: str, message_id: str | None) -> None:
         super().__init__(message)
         self.message_id = message_id
+
+
+class AirflowVersionError(SmtpConnError, AirflowFailException):
+    """A feature was used on an Airflow older than the one that introduced it; the text names the version."""
