@@ -131,10 +131,13 @@ class EmailParameters:
 
     # -- the one send ------------------------------------------------------------------------------
 
-    def send_email(self, context: Context, *, identity: tuple[Any, ...]) -> dict[str, Any]:
+    def send_email(
+        self, context: Context, *, identity: tuple[Any, ...], hook: SmtpConnHook | None = None
+    ) -> dict[str, Any]:
         """Check every input, compose the message, send it (or write it for a dry run); return the result.
 
         :param identity: What makes the Message-ID stable (the same values give the same Message-ID).
+        :param hook: A hook whose connection was already fetched (the triggerer's way); default: a new one.
         """
         from airflow_provider_smtpconn.attachments import normalize_attachments
         from airflow_provider_smtpconn.compose import EmailSpec
@@ -143,7 +146,7 @@ class EmailParameters:
         on_refused = str(self.on_refused).strip().lower()
         if on_refused not in ON_REFUSED:
             raise MessageError(f"on_refused {self.on_refused!r} is not 'fail' or 'warn'.")
-        hook = SmtpConnHook(smtp_conn_id=self.smtp_conn_id)
+        hook = hook or SmtpConnHook(smtp_conn_id=self.smtp_conn_id)
         sender = self.from_email or _connection_sender(hook, required=not self.dry_run)
         if not sender:
             raise MessageError(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_smtpconn.notifications.context import REQUIRED_ACTIONS_URL, default_message, required_actions_url
 from airflow_provider_smtpconn.sending import EmailParameters
+from airflow_provider_smtpconn.versions import DEADLINE_ALERTS, require_airflow
 
 try:
     from airflow.sdk.bases.notifier import BaseNotifier
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
 
+    from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
+
 
 class SendEmailNotifier(EmailParameters, BaseNotifier):
     """Send an email from a DAG or task callback (``on_failure_callback``, ``on_success_callback``, ...).
@@ -24,6 +28,14 @@ class SendEmailNotifier(EmailParameters, BaseNotifier):
     Takes the same message parameters as :class:`~airflow_provider_smtpconn.operators.smtp.SendEmailOperator`,
     all templated with the callback's context. Without ``subject``, ``text`` and ``html`` it sends a summary:
     DAG, task, run, state, try number, the exception if any, and the log URL.
+
+    Also awaitable in the triggerer (Airflow 3.1+) as a Deadline Alert's ``AsyncCallback(SendEmailNotifier,
+    kwargs={...})``: the default then says which DAG and run missed which deadline, and when. As a
+    human-in-the-loop task's ``notifiers=[...]`` its templates get ``{{ required_actions_url }}``, the link to
+    the task instance's "Required Actions" page, and the default asks the task's question with that link.
+
+    :param context: Given by the triggerer for a Deadline Alert; leave it out elsewhere.
+    :raises AirflowVersionError: Awaited (or given ``context``) on an Airflow older than 3.1.
     """
 
     template_fields: Sequence[str] = (*EmailParameters.EMAIL_TEMPLATE_FIELDS, "smtp_conn_id")
@@ -46,6 +58,7 @@ class SendEmailNotifier(EmailParameters, BaseNotifier):
         max_attachment_mb: float | None = None,
         smtp_conn_id: str = "smtpconn_default",
         dry_run: bool = False,
+        context: Context | None = None,
     ) -> None:
         self._set_email_parameters(
             smtp_conn_id=smtp_conn_id,
@@ -64,13 +77,22 @@ class SendEmailNotifier(EmailParameters, BaseNotifier):
             max_attachment_mb=max_attachment_mb,
             dry_run=dry_run,
         )
-        super().__init__()
+        if context is None:
+            super().__init__()
+        else:  # the triggerer's Deadline Alert callback (BaseNotifier took a context from Airflow 3.1)
+            require_airflow(DEADLINE_ALERTS)
+            super().__init__(context=context)  # type: ignore[call-arg]
 
     def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
         """Render with the DAG's Jinja environment, or a plain one where the callback's DAG has none.
 
-        DAG-level callbacks can receive a serialized DAG, which has no ``get_template_env``.
+        DAG-level callbacks can receive a serialized DAG, which has no ``get_template_env``. A human-in-the-loop
+        task's context gains ``required_actions_url`` first.
         """
+        if REQUIRED_ACTIONS_URL not in context:
+            url = required_actions_url(context)
+            if url:
+                context[REQUIRED_ACTIONS_URL] = url  # type: ignore[literal-required]
         dag = context.get("dag")
         if jinja_env is None and dag is not None and not hasattr(dag, "get_template_env"):
             jinja_env = self.get_template_env(dag=None)
@@ -78,6 +100,35 @@ class SendEmailNotifier(EmailParameters, BaseNotifier):
 
     def notify(self, context: Context) -> None:
         """Send the notification; the defaults describe the run the callback is about."""
+        self._send(context)
+
+    async def async_notify(self, context: Context) -> None:
+        """Send the notification from an event loop (the triggerer) without blocking it.
+
+        The connection is fetched with Airflow's async getter on the loop; composing and the SMTP session, the
+        same ones :meth:`notify` uses, run in a worker thread.
+
+        :raises AirflowVersionError: On an Airflow older than 3.1.
+        """
+        import asyncio
+
+        from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
+
+        require_airflow(DEADLINE_ALERTS)
+        hook = SmtpConnHook(smtp_conn_id=self.smtp_conn_id)
+        if not self.dry_run:
+            await hook.aconnection()
+        await asyncio.to_thread(self._send, context, hook)
+
+    def _send(self, context: Context, hook: SmtpConnHook | None = None) -> None:
+        default = default_message(context)
+        if default is not None:
+            if self.subject is None:
+                self.subject = default.subject
+            if self.text is None and self.html is None:
+                self.text = default.text
+            self.send_email(context, identity=default.identity, hook=hook)
+            return
         facts = _facts(context)
         if self.subject is None:
             self.subject = _default_subject(facts)
@@ -85,7 +136,7 @@ class SendEmailNotifier(EmailParameters, BaseNotifier):
             self.text = _default_text(facts)
         identity = ("notify", *(facts.get(k) for k in ("dag_id", "task_id", "run_id", "map_index", "try_number")))
         identity += (facts.get("state"),)
-        self.send_email(context, identity=identity)
+        self.send_email(context, identity=identity, hook=hook)
 
 
 def _facts(context: Context) -> dict[str, Any]:
