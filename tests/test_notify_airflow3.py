@@ -366,11 +366,14 @@ def test_required_actions_url_is_offered_to_templates_and_the_default_asks_the_q
     class TaskInstanceFacts:
         dag_id, run_id, task_id, map_index, try_number = "hitl_direct", "manual__1", "choose", 3, 1
 
+    asking = SendEmailNotifier(to="a@example.org")
+    op.notifiers = [asking]
     context: dict[str, Any] = {"task": op, "task_instance": TaskInstanceFacts(), "ti": TaskInstanceFacts()}
     SendEmailNotifier(to="a@example.org", subject="{{ required_actions_url }}")(context)
-    SendEmailNotifier(to="a@example.org")(dict(context))
+    asking(dict(context))
+    SendEmailNotifier(to="a@example.org")(dict(context, exception=RuntimeError("boom")))  # a failure callback
 
-    templated, default = smtp_server.wait_for(2)
+    templated, default, failure = smtp_server.wait_for(3)
     url = "http://localhost:8080/dags/hitl_direct/runs/manual__1/tasks/choose/required_actions?map_index=3"
     assert templated.message["Subject"] == url
     assert default.message["Subject"] == "[Airflow] hitl_direct.choose needs your input: Which region?"
@@ -378,4 +381,6 @@ def test_required_actions_url_is_offered_to_templates_and_the_default_asks_the_q
     assert text.startswith("Which region?\n\nPick one.\n\nOptions: North, South\n")
     assert f"Respond here: {url}" in text
     assert "Map index: 3" in text
+    assert "needs your input" not in failure.message["Subject"]
+    assert "boom" in plain_body(failure.message)
     assert WaitingForInput.from_context({"task": object(), "task_instance": object()}) is None

@@ -52,14 +52,16 @@ def base_url() -> str:
     return conf.get("api", "base_url", fallback=None) or _DEFAULT_BASE_URL
 
 
-def default_message(context: Context | Mapping[str, Any]) -> DefaultMessage | None:
-    """The default message for a deadline or human-in-the-loop context, or ``None`` for any other context."""
+def default_message(context: Context | Mapping[str, Any], notifier: object) -> DefaultMessage | None:
+    """The default message for a deadline context, or for ``notifier`` called as one of a human-in-the-loop
+    task's ``notifiers`` (not as its ``on_failure_callback``, say); ``None`` for any other context."""
     deadline = MissedDeadline.from_context(context)
     if deadline is not None:
         return deadline.default_message()
-    waiting = WaitingForInput.from_context(context)
-    if waiting is not None:
-        return waiting.default_message()
+    if any(n is notifier for n in getattr(context.get("task"), "notifiers", None) or ()):
+        waiting = WaitingForInput.from_context(context)
+        if waiting is not None:
+            return waiting.default_message()
     return None
 
 

@@ -121,7 +121,7 @@ class SendEmailNotifier(EmailParameters, BaseNotifier):
         await asyncio.to_thread(self._send, context, hook)
 
     def _send(self, context: Context, hook: SmtpConnHook | None = None) -> None:
-        default = default_message(context)
+        default = default_message(context, notifier=self)
         if default is not None:
             if self.subject is None:
                 self.subject = default.subject
