@@ -384,3 +384,50 @@ def test_required_actions_url_is_offered_to_templates_and_the_default_asks_the_q
     assert "needs your input" not in failure.message["Subject"]
     assert "boom" in plain_body(failure.message)
     assert WaitingForInput.from_context({"task": object(), "task_instance": object()}) is None
+
+
+# -- secrets in the triggerer ------------------------------------------------------------------------------
+
+USER = "alice@example.org"
+PASSWORD = "pw-Trig-Secret-71c2"
+TOKEN = "ya29.Trig-Tok-93be1d"
+
+
+@pytest.mark.parametrize("wrong", [False, True], ids=["accepted", "refused"])
+def test_the_triggerer_masks_the_connection_secrets_and_never_records_them(
+    server_tls, smtp_conn, trust_ca, caplog, wrong
+):
+    """Password (AUTH PLAIN over STARTTLS) and XOAUTH2 token, fetched with ``aget_connection``: both are
+    registered with Airflow's masker, and neither reaches a log record or the callback's output (the triggerer
+    stores a failure's traceback text in the metadata DB)."""
+    import logging
+
+    from airflow.sdk._shared.secrets_masker.secrets_masker import redact
+    from fault_server import FaultServer
+
+    given_password, given_token = (PASSWORD + "-wrong", TOKEN + "-wrong") if wrong else (PASSWORD, TOKEN)
+    caplog.set_level(logging.DEBUG)
+    with (
+        FaultServer(starttls_context=server_tls, auth={USER: PASSWORD}) as basic,
+        FaultServer(xoauth2={USER: TOKEN}) as oauth,
+    ):
+        smtp_conn(basic, "trig_basic", login=USER, password=given_password, tls_mode="starttls", retry_limit=0)
+        smtp_conn(oauth, "trig_oauth", login=USER, auth_type="xoauth2", access_token=given_token, retry_limit=0)
+        outputs = []
+        for conn_id in ("trig_basic", "trig_oauth"):
+            from airflow.triggers.callback import CallbackTrigger
+
+            trigger = CallbackTrigger(
+                "airflow_provider_smtpconn.notifications.smtp.SendEmailNotifier",
+                {"to": "oncall@example.org", "smtp_conn_id": conn_id, "context": deadline_context()},
+            )
+            outputs += asyncio.run(run_trigger(trigger))
+
+        assert [e["state"] for e in outputs] == ["running", "failed" if wrong else "success"] * 2, outputs
+        assert len(basic.messages) + len(oauth.messages) == (0 if wrong else 2)
+    for secret in (given_password, given_token):
+        assert secret not in redact(f"x {secret} y")  # registered with the masker
+        assert secret not in caplog.text
+        assert all(secret not in str(event.get("body")) for event in outputs)
+    if wrong:
+        assert "SmtpAuthError" in str(outputs[-1]["body"])
