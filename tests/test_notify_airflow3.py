@@ -13,6 +13,7 @@ import importlib.util
 import json
 import re
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -431,3 +432,17 @@ def test_the_triggerer_masks_the_connection_secrets_and_never_records_them(
         assert all(secret not in str(event.get("body")) for event in outputs)
     if wrong:
         assert "SmtpAuthError" in str(outputs[-1]["body"])
+
+
+def test_a_dry_run_in_the_triggerer_writes_the_deadline_email_without_a_connection(smtp_server):
+    from email import message_from_bytes, policy
+
+    folder = Path(tempfile.gettempdir(), "smtpconn-dry-run")
+    before = {path: path.stat().st_mtime_ns for path in folder.rglob("*.eml")}
+    notifier = SendEmailNotifier(to="oncall@example.org", from_email="airflow@example.org", dry_run=True)
+    asyncio.run(notifier.async_notify(deadline_context()))
+
+    assert smtp_server.connections == 0
+    (written,) = [p for p in folder.rglob("*.eml") if before.get(p) != p.stat().st_mtime_ns]
+    message = message_from_bytes(written.read_bytes(), policy=policy.default)
+    assert message["Subject"].startswith("[Airflow] nightly_orders: run scheduled__2026-03-02T06:00:00+00:00 missed")

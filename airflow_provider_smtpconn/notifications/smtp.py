@@ -116,8 +116,11 @@ class SendEmailNotifier(EmailParameters, BaseNotifier):
 
         require_airflow(DEADLINE_ALERTS)
         hook = SmtpConnHook(smtp_conn_id=self.smtp_conn_id)
-        if not self.dry_run:
+        try:
             await hook.aconnection()
+        except Exception:
+            if not self.dry_run:  # a dry run may have no connection at all
+                raise
         await asyncio.to_thread(self._send, context, hook)
 
     def _send(self, context: Context, hook: SmtpConnHook | None = None) -> None:
