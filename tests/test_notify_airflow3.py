@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_helpers import serialize_dag_to_db, task_states
+from support.airflow_helpers import serialize_dag_to_db, task_states
 
 from airflow_provider_smtpconn.exceptions import AirflowVersionError
 from airflow_provider_smtpconn.notifications.smtp import SendEmailNotifier
@@ -404,7 +404,7 @@ def test_the_triggerer_masks_the_connection_secrets_and_never_records_them(
     import logging
 
     from airflow.sdk._shared.secrets_masker.secrets_masker import redact
-    from fault_server import FaultServer
+    from support.fault_server import FaultServer
 
     given_password, given_token = (PASSWORD + "-wrong", TOKEN + "-wrong") if wrong else (PASSWORD, TOKEN)
     caplog.set_level(logging.DEBUG)
@@ -437,12 +437,17 @@ def test_the_triggerer_masks_the_connection_secrets_and_never_records_them(
 def test_a_dry_run_in_the_triggerer_writes_the_deadline_email_without_a_connection(smtp_server):
     from email import message_from_bytes, policy
 
-    folder = Path(tempfile.gettempdir(), "smtpconn-dry-run")
-    before = {path: path.stat().st_mtime_ns for path in folder.rglob("*.eml")}
+    written = Path(
+        tempfile.gettempdir(),
+        "smtpconn-dry-run",
+        "nightly_orders",
+        "scheduled__2026-03-02T06_00_00_00_00",
+        "deadline.eml",
+    )
+    written.unlink(missing_ok=True)
     notifier = SendEmailNotifier(to="oncall@example.org", from_email="airflow@example.org", dry_run=True)
     asyncio.run(notifier.async_notify(deadline_context()))
 
     assert smtp_server.connections == 0
-    (written,) = [p for p in folder.rglob("*.eml") if before.get(p) != p.stat().st_mtime_ns]
     message = message_from_bytes(written.read_bytes(), policy=policy.default)
     assert message["Subject"].startswith("[Airflow] nightly_orders: run scheduled__2026-03-02T06:00:00+00:00 missed")

@@ -35,11 +35,13 @@ _DEFAULT_BASE_URL = "http://localhost:8080/"  # what Airflow's own log_url falls
 
 @dataclass(frozen=True)
 class DefaultMessage:
-    """The subject, plain-text body and Message-ID identity a notifier uses when none were given."""
+    """The subject, plain-text body and Message-ID identity a notifier uses when none were given, and the
+    name parts (DAG, run, what) of a dry run's ``.eml``."""
 
     subject: str
     text: str
     identity: tuple[Any, ...]
+    dry_run_name: tuple[str, ...]
 
 
 def base_url() -> str:
@@ -131,7 +133,8 @@ class MissedDeadline:
                 lines.append(f"{label}: {value}")
         lines.append(f"Run page: {self.run_url}")
         identity = ("deadline", self.dag_id, self.run_id, self.deadline_id or _show(self.deadline_time))
-        return DefaultMessage(subject=subject, text="\n".join(lines) + "\n", identity=identity)
+        name = (self.dag_id, self.run_id, "deadline")
+        return DefaultMessage(subject=subject, text="\n".join(lines) + "\n", identity=identity, dry_run_name=name)
 
 
 def _field(source: Any, *names: str) -> Any:
@@ -239,4 +242,5 @@ class WaitingForInput:
             lines.append(f"Map index: {self.map_index}")
         lines.append(f"Run: {self.run_id}")
         identity = ("input", self.dag_id, self.task_id, self.run_id, self.map_index, self.try_number)
-        return DefaultMessage(subject=subject, text="\n".join(lines) + "\n", identity=identity)
+        name = (self.dag_id, self.run_id, self.task_id)
+        return DefaultMessage(subject=subject, text="\n".join(lines) + "\n", identity=identity, dry_run_name=name)

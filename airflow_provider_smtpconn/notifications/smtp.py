@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtpconn.notifications.context import REQUIRED_ACTIONS_URL, default_message, required_actions_url
-from airflow_provider_smtpconn.sending import EmailParameters
+from airflow_provider_smtpconn.notifications.context import (
+    REQUIRED_ACTIONS_URL,
+    DefaultMessage,
+    default_message,
+    required_actions_url,
+)
+from airflow_provider_smtpconn.templating import EMAIL_TEMPLATE_FIELDS, EmailTemplating, not_template_files
 from airflow_provider_smtpconn.versions import DEADLINE_ALERTS, require_airflow
 
 try:
@@ -22,7 +27,7 @@ if TYPE_CHECKING:
     from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
 
 
-class SendEmailNotifier(EmailParameters, BaseNotifier):
+class SendEmailNotifier(EmailTemplating, BaseNotifier):
     """Send an email from a DAG or task callback (``on_failure_callback``, ``on_success_callback``, ...).
 
     Takes the same message parameters as :class:`~airflow_provider_smtpconn.operators.smtp.SendEmailOperator`,
@@ -38,7 +43,7 @@ class SendEmailNotifier(EmailParameters, BaseNotifier):
     :raises AirflowVersionError: Awaited (or given ``context``) on an Airflow older than 3.1.
     """
 
-    template_fields: Sequence[str] = (*EmailParameters.EMAIL_TEMPLATE_FIELDS, "smtp_conn_id")
+    template_fields: Sequence[str] = (*EMAIL_TEMPLATE_FIELDS, "smtp_conn_id")
 
     def __init__(
         self,
@@ -60,23 +65,21 @@ class SendEmailNotifier(EmailParameters, BaseNotifier):
         dry_run: bool = False,
         context: Context | None = None,
     ) -> None:
-        self._set_email_parameters(
-            smtp_conn_id=smtp_conn_id,
-            to=to,
-            cc=cc,
-            bcc=bcc,
-            reply_to=reply_to,
-            from_email=from_email,
-            subject=subject,
-            text=text,
-            html=html,
-            attachments=attachments,
-            importance=importance,
-            headers=headers,
-            on_refused=on_refused,
-            max_attachment_mb=max_attachment_mb,
-            dry_run=dry_run,
-        )
+        self.to = to
+        self.cc = cc
+        self.bcc = bcc
+        self.reply_to = reply_to
+        self.from_email = from_email
+        self.subject = subject
+        self.text = text
+        self.html = html
+        self.attachments = not_template_files(attachments)
+        self.importance = importance
+        self.headers = headers
+        self.on_refused = on_refused
+        self.max_attachment_mb = max_attachment_mb
+        self.smtp_conn_id = smtp_conn_id
+        self.dry_run = dry_run
         if context is None:
             super().__init__()
         else:  # the triggerer's Deadline Alert callback (BaseNotifier took a context from Airflow 3.1)
@@ -99,8 +102,10 @@ class SendEmailNotifier(EmailParameters, BaseNotifier):
         super().render_template_fields(context, jinja_env)
 
     def notify(self, context: Context) -> None:
-        """Send the notification; the defaults describe the run the callback is about."""
-        self._send(context)
+        """Send the notification; without subject and bodies, the defaults describe the run it is about."""
+        from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
+
+        self._send(context, SmtpConnHook(smtp_conn_id=self.smtp_conn_id))
 
     async def async_notify(self, context: Context) -> None:
         """Send the notification from an event loop (the triggerer) without blocking it.
@@ -123,23 +128,28 @@ class SendEmailNotifier(EmailParameters, BaseNotifier):
                 raise
         await asyncio.to_thread(self._send, context, hook)
 
-    def _send(self, context: Context, hook: SmtpConnHook | None = None) -> None:
-        default = default_message(context, notifier=self)
-        if default is not None:
-            if self.subject is None:
-                self.subject = default.subject
-            if self.text is None and self.html is None:
-                self.text = default.text
-            self.send_email(context, identity=default.identity, hook=hook)
-            return
-        facts = _facts(context)
-        if self.subject is None:
-            self.subject = _default_subject(facts)
-        if self.text is None and self.html is None:
-            self.text = _default_text(facts)
-        identity = ("notify", *(facts.get(k) for k in ("dag_id", "task_id", "run_id", "map_index", "try_number")))
-        identity += (facts.get("state"),)
-        self.send_email(context, identity=identity, hook=hook)
+    def _send(self, context: Context, hook: SmtpConnHook) -> None:
+        from airflow_provider_smtpconn.sending import send_email
+
+        default = default_message(context, notifier=self) or _callback_default(context)
+        send_email(
+            self.email_request().with_defaults(subject=default.subject, text=default.text),
+            hook,
+            identity=default.identity,
+            dry_run=self.dry_run,
+            dry_run_name=default.dry_run_name,
+        )
+
+
+def _callback_default(context: Context) -> DefaultMessage:
+    facts = _facts(context)
+    identity = ("notify", *(facts.get(k) for k in ("dag_id", "task_id", "run_id", "map_index", "try_number")))
+    return DefaultMessage(
+        subject=_default_subject(facts),
+        text=_default_text(facts),
+        identity=(*identity, facts.get("state")),
+        dry_run_name=(facts["dag_id"] or "dag", facts["run_id"] or "run", facts["task_id"] or "task"),
+    )
 
 
 def _facts(context: Context) -> dict[str, Any]:
