@@ -372,7 +372,7 @@ def test_required_actions_url_is_offered_to_templates_and_the_default_asks_the_q
     context: dict[str, Any] = {"task": op, "task_instance": TaskInstanceFacts(), "ti": TaskInstanceFacts()}
     SendEmailNotifier(to="a@example.org", subject="{{ required_actions_url }}")(context)
     asking(dict(context))
-    SendEmailNotifier(to="a@example.org")(dict(context, exception=RuntimeError("boom")))  # a failure callback
+    asking(dict(context, exception=RuntimeError("boom")))  # the same notifier as a failure callback
 
     templated, default, failure = smtp_server.wait_for(3)
     url = "http://localhost:8080/dags/hitl_direct/runs/manual__1/tasks/choose/required_actions?map_index=3"

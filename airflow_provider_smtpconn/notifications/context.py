@@ -60,7 +60,8 @@ def default_message(context: Context | Mapping[str, Any], notifier: object) -> D
     deadline = MissedDeadline.from_context(context)
     if deadline is not None:
         return deadline.default_message()
-    if any(n is notifier for n in getattr(context.get("task"), "notifiers", None) or ()):
+    waiting_for_input = context.get("exception") is None  # a failure callback is about the failure
+    if waiting_for_input and any(n is notifier for n in getattr(context.get("task"), "notifiers", None) or ()):
         waiting = WaitingForInput.from_context(context)
         if waiting is not None:
             return waiting.default_message()
