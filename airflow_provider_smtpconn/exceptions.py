@@ -127,6 +127,10 @@ class DeliveryUnknownError(SmtpProviderError, AirflowFailException):
         self.message_id = message_id
 
 
+class AirflowVersionError(SmtpProviderError, AirflowFailException):
+    """A feature was used on an Airflow older than the one that introduced it; the text names the version."""
+
+
 # The names of version 0.1, kept importable for code written against them.
 SmtpConnError = SmtpProviderError
 SmtpConnectionError = SmtpNetworkError

@@ -52,6 +52,17 @@ class SmtpConnHook(BaseHook):
         _mask(conn.password, _extras(conn).get("access_token"))
         return conn
 
+    async def aconnection(self) -> Connection:
+        """Fetch the connection without blocking the event loop (the triggerer's ``aget_connection``).
+
+        Later uses of :attr:`connection` return this one, so the rest of a send can run in a worker thread.
+        """
+        if "connection" not in self.__dict__:
+            conn = await self.aget_connection(self.smtp_conn_id)
+            await _amask(conn.password, _extras(conn).get("access_token"))
+            self.__dict__["connection"] = conn
+        return self.__dict__["connection"]
+
     @cached_property
     def settings(self) -> SmtpSettings:
         """The transport settings read from the connection; raises :class:`SmtpConfigError` if invalid."""
@@ -152,6 +163,14 @@ def _mask(*secrets: str | None) -> None:
     for secret in secrets:
         if secret:
             mask_secret(secret)
+
+
+async def _amask(*secrets: str | None) -> None:
+    from airflow.sdk.log import amask_secret
+
+    for secret in secrets:
+        if secret:
+            await amask_secret(secret)
 
 
 def _extras(conn: Connection) -> dict[str, Any]:
