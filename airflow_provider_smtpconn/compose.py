@@ -178,6 +178,14 @@ def _check_text(name: str, value: Any) -> str:
     return value
 
 
+def _decodes_unsafely(value: str) -> bool:
+    try:
+        SMTP.header_store_parse("Content-ID", value)
+    except HeaderInjectionError:
+        return True
+    return False
+
+
 @contextmanager
 def _field(name: str, value: str | None = None) -> Iterator[None]:
     """Header errors raised inside name the parameter ``name`` (and its ``value``) the header came from."""
@@ -276,7 +284,10 @@ def _add_header(msg: EmailMessage, name: Any, value: Any) -> None:
 
 
 def _part(attachment: Attachment, disposition: str) -> StreamedPart:
-    with _field("attachments: filename", attachment.filename):
+    field, value = "attachments: filename", attachment.filename
+    if attachment.content_id is not None and _decodes_unsafely(f"<{attachment.content_id}>"):
+        field, value = "attachments: content_id", attachment.content_id
+    with _field(field, value):
         return StreamedPart(
             attachment.source,
             filename=attachment.filename,

@@ -70,6 +70,10 @@ class GuardedPolicy(EmailPolicy):
         except ValueError as exc:  # e.g. an address whose decoded display name has a line break
             raise HeaderInjectionError(name, str(value), "decodes to a line break or NUL") from exc
         check_header(name, value, stored[1])
+        if not isinstance(value, str) and hasattr(stored[1], "addresses"):
+            # Address objects carry display names as given; the folder re-parses them and would decode an
+            # encoded word there. Parse the header's text once more, as the folder will, and check that.
+            self.header_store_parse(name, str(stored[1]))
         return stored
 
 
