@@ -11,9 +11,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def test_readme_connection_table_matches_the_field_declarations():
     text = README.read_text(encoding="utf-8")
-    assert readme_table() in text, (
-        "regenerate the README's table: python -c 'from airflow_provider_smtpconn.settings import readme_table; print(readme_table())'"
-    )
+    assert readme_table() in text, "regenerate the table with settings.readme_table()"
 
 
 def test_every_declared_field_has_one_readme_row():
