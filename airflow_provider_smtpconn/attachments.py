@@ -267,7 +267,8 @@ def _to_json(filename: str, content: Any) -> bytes:
 
 def _finite(value: Any) -> Any:
     """``value`` with NaN and infinities as ``None``: JSON (RFC 8259 §6) has no such numbers, and ``null`` is what
-    pandas' ``to_json`` and JavaScript's ``JSON.stringify`` write for them."""
+    pandas' ``to_json`` and JavaScript's ``JSON.stringify`` write for them.
+    """
     import math
 
     if isinstance(value, float) and not math.isfinite(value):

@@ -21,7 +21,8 @@ _FORBIDDEN = ("\r", "\n", "\0")
 
 class _CachedHeaderRegistry(HeaderRegistry):
     """A ``HeaderRegistry`` that makes each header class once; the standard one builds a new class (``type()``)
-    for every header it parses, which is much of the cost of composing a small message."""
+    for every header it parses, which is much of the cost of composing a small message.
+    """
 
     def __init__(self) -> None:
         super().__init__()

@@ -56,7 +56,7 @@ class EmailRequest:
     max_attachment_mb: float | str | None = None
 
     def with_defaults(self, *, subject: str, text: str) -> EmailRequest:
-        """This request with ``subject`` and the plain-text body filled in where not given (no body at all)."""
+        """The request with ``subject`` and the plain-text body filled in where not given (no body at all)."""
         return replace(
             self,
             subject=self.subject if self.subject is not None else subject,

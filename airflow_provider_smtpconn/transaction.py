@@ -1,5 +1,6 @@
 """One mail transaction (RFC 5321 §3.3) on an open connection, in three stages: open it (MAIL, RCPT, DATA),
-send the body, read the final reply. The retry rules around it live in ``transport.py``."""
+send the body, read the final reply. The retry rules around it live in ``transport.py``.
+"""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ class Outgoing:
 
 class MailTransaction:
     """The stages of sending ``outgoing`` over ``smtp``; errors are translated, and the connection dropped where
-    it is no longer usable, through the session's ``translate`` and ``discard``."""
+    it is no longer usable, through the session's ``translate`` and ``discard``.
+    """
 
     def __init__(
         self,

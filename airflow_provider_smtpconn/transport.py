@@ -297,7 +297,8 @@ def _no_starttls_advice(s: SmtpSettings) -> str:
 
 def _no_delay(smtp: smtplib.SMTP) -> None:
     """Turn off Nagle's algorithm: the body's final dot is a small write right after the body's last chunk, and
-    would otherwise wait for the server's delayed ACK (40 ms on Linux) on every message."""
+    would otherwise wait for the server's delayed ACK (40 ms on Linux) on every message.
+    """
     with contextlib.suppress(OSError, AttributeError):  # not TCP (a Unix socket, a test double): nothing to tune
         smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr]
 

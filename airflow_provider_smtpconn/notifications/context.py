@@ -36,7 +36,8 @@ _DEFAULT_BASE_URL = "http://localhost:8080/"  # what Airflow's own log_url falls
 @dataclass(frozen=True)
 class DefaultMessage:
     """The subject, plain-text body and Message-ID identity a notifier uses when none were given, and the
-    name parts (DAG, run, what) of a dry run's ``.eml``."""
+    name parts (DAG, run, what) of a dry run's ``.eml``.
+    """
 
     subject: str
     text: str
@@ -56,7 +57,8 @@ def base_url() -> str:
 
 def default_message(context: Context | Mapping[str, Any], notifier: object) -> DefaultMessage | None:
     """The default message for a deadline context, or for ``notifier`` called as one of a human-in-the-loop
-    task's ``notifiers`` (not as its ``on_failure_callback``, say); ``None`` for any other context."""
+    task's ``notifiers`` (not as its ``on_failure_callback``, say); ``None`` for any other context.
+    """
     deadline = MissedDeadline.from_context(context)
     if deadline is not None:
         return deadline.default_message()
