@@ -89,3 +89,26 @@ class DeliveryUnknownError(SmtpConnError, AirflowFailException):
     def __init__(self, message: str, message_id: str | None) -> None:
         super().__init__(message)
         self.message_id = message_id
+
+
+class TokenRefusedError(SmtpAuthError):
+    """An OAuth2 token endpoint refused the request (``invalid_client``, ``invalid_grant``, another 4xx answer) or
+    could not be trusted; retrying would give the same answer. The text names the provider, the endpoint's host and
+    the OAuth2 error code, never a secret."""
+
+    def __init__(self, message: str, *, provider: str, host: str, error_code: str) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.host = host
+        self.error_code = error_code
+
+
+class TokenEndpointUnavailableError(SmtpTransientError):
+    """An OAuth2 token endpoint could not be reached, did not answer within the timeout, or answered 5xx; retried
+    by the transport like a lost SMTP connection."""
+
+    def __init__(self, message: str, *, provider: str, host: str, error_code: str) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.host = host
+        self.error_code = error_code

@@ -6,7 +6,11 @@ Nothing here imports Airflow. The retry rules live in one place, :meth:`SmtpSess
   lost connection, a timeout or a 4xx reply is retried with a fresh connection and exponential backoff;
 * a 5xx reply, an authentication failure and a TLS failure are permanent and raised at once;
 * once the final ``.`` is out, a lost connection or a timeout leaves the outcome unknown: it is raised as
-  :class:`DeliveryUnknownError` and never retried, so a message is sent at most once.
+  :class:`DeliveryUnknownError` and never retried, so a message is sent at most once;
+* with an OAuth2 token source: a token endpoint that is unreachable, times out or answers 5xx is retried like a lost
+  connection; a token due for renewal (see :mod:`~airflow_provider_smtpconn.oauth`) is renewed before the next
+  message, on a new connection, as AUTH cannot be repeated on one; and if the server rejects a provider's token
+  (535), one new token is fetched and one new connection authenticates with it, never more.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ if TYPE_CHECKING:
     from email.message import Message
     from email.policy import Policy
 
+    from airflow_provider_smtpconn.oauth import AccessToken, TokenSource
+
 log = logging.getLogger(__name__)
 
 TLS_MODES = ("starttls", "implicit", "none")
@@ -69,6 +75,8 @@ class SmtpSettings:
     retry_wait_max: float = 30.0
     local_hostname: str | None = None
     allow_plaintext_auth: bool = False
+    #: Where XOAUTH2 tokens come from when they are fetched rather than given as the password.
+    token_source: TokenSource | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         host = (self.host or "").strip()
@@ -82,7 +90,7 @@ class SmtpSettings:
             raise SmtpConfigError(f"The connection's port {self.port!r} is not a number from 1 to 65535.")
         if self.auth_type not in AUTH_TYPES:
             raise SmtpConfigError(f"auth_type {self.auth_type!r} is not one of {', '.join(AUTH_TYPES)}.")
-        if self.auth_type == "xoauth2" and not (self.username and self.password):
+        if self.auth_type == "xoauth2" and not (self.username and (self.password or self.token_source)):
             raise SmtpConfigError(
                 "auth_type 'xoauth2' needs the mailbox as login and an OAuth2 access token as password or access_token."
             )
@@ -253,6 +261,8 @@ class SmtpSession:
         self._ssl_context: ssl.SSLContext | None = None
         self.tls_version: str | None = None
         self.authenticated_as: str | None = None
+        #: The OAuth2 token the open connection authenticated with, if it came from a token source.
+        self.token: AccessToken | None = None
 
     def __enter__(self) -> SmtpSession:
         return self
@@ -283,9 +293,30 @@ class SmtpSession:
         return self._ssl_context
 
     def connect(self) -> smtplib.SMTP:
-        """Open the connection if it is not open: connect, TLS, EHLO, AUTH. One attempt, no retry."""
+        """Open the connection if it is not open: connect, TLS, EHLO, AUTH. One attempt, no retry.
+
+        With a token source, the token is fetched first; if the server rejects it, one new token is fetched and
+        one new connection tried (:class:`SmtpAuthError` if that fails too).
+        """
         if self._smtp is not None:
             return self._smtp
+        source = self.settings.token_source
+        if source is None:
+            return self._open(None)
+        try:
+            return self._open(source.token())
+        except _TokenRejected as exc:
+            log.warning("%s Fetching a new token and authenticating once more on a new connection.", exc)
+        try:
+            return self._open(source.token(force_refresh=True))
+        except _TokenRejected as exc:
+            raise SmtpAuthError(
+                f"{exc} A newly fetched token was rejected too: the token endpoint accepts the app, but the server "
+                f"does not let it send as {self.settings.username!r}; check the app's permission to send mail for "
+                "this mailbox (see the README, OAuth2 token sources)."
+            ) from None
+
+    def _open(self, token: AccessToken | None) -> smtplib.SMTP:
         s = self.settings
         context = self.ssl_context() if s.tls_mode != "none" else None
         smtp: smtplib.SMTP | None = None
@@ -305,7 +336,7 @@ class SmtpSession:
                 if s.tls_mode != "none":
                     self.tls_version = smtp.sock.version()  # type: ignore[union-attr]
                 if s.username:
-                    self._authenticate(smtp)
+                    self._authenticate(smtp, token)
         except BaseException:
             if smtp is not None:
                 smtp.close()
@@ -336,9 +367,9 @@ class SmtpSession:
             raise SmtpTLSError(f"{s.address} refused STARTTLS: {exc.smtp_code} {_reply_text(exc.smtp_error)}") from exc
         self._ehlo(smtp)  # RFC 3207: forget what was learnt before TLS and ask again.
 
-    def _authenticate(self, smtp: smtplib.SMTP) -> None:
+    def _authenticate(self, smtp: smtplib.SMTP, token: AccessToken | None = None) -> None:
         s = self.settings
-        user, secret = s.username or "", s.password or ""
+        user, secret = s.username or "", token.value if token is not None else s.password or ""
         try:
             offered = smtp.esmtp_features.get("auth", "").upper().split()
             # One mechanism, one attempt: smtplib's login() would try each offered mechanism in turn, and
@@ -366,6 +397,10 @@ class SmtpSession:
                     exc.smtp_code,
                     text,
                 ) from None
+            if token is not None:
+                raise _TokenRejected(
+                    f"{s.address} rejected the OAuth2 token from {token.source} for {user!r}: {exc.smtp_code} {text}."
+                ) from None
             raise SmtpAuthError(
                 f"{s.address} rejected the credentials of {user!r} ({s.auth_type}): {exc.smtp_code} {text}"
             ) from None
@@ -374,6 +409,7 @@ class SmtpSession:
                 raise
             raise SmtpAuthError(f"Authentication of {user!r} at {s.address} failed: {exc}") from None
         self.authenticated_as = user
+        self.token = token
 
     def close(self) -> None:
         """Send QUIT and close; never raises."""
@@ -414,6 +450,9 @@ class SmtpSession:
         if s.tls_mode != "none" and s.ignore_self_signed:
             tls += ", certificate not verified"
         who = f"authenticated as {self.authenticated_as!r}" if self.authenticated_as else "no login"
+        if self.authenticated_as and self.token is not None:
+            minutes = max(self.token.expires_in, 0) // 60
+            who += f" with XOAUTH2 (token from {self.token.source}, valid for {minutes:.0f} min)"
         return f"Reached {s.address} with {tls}, {who}; the server answered NOOP with 250."
 
     # -- sending ------------------------------------------------------------------------------------
@@ -464,6 +503,7 @@ class SmtpSession:
     ) -> SendResult:
         s = self.settings
         size = rendered.size
+        self._renew_stale_token()
         smtp = self.connect()
         features = smtp.esmtp_features
         limit = int(features.get("size", "0").strip() or 0) if "size" in features else 0
@@ -546,11 +586,25 @@ class SmtpSession:
             log.warning("%s accepted %s but refused %s.", s.address, ", ".join(accepted), _describe(refused))
         return SendResult(message_id, accepted, refused, size)
 
+    def _renew_stale_token(self) -> None:
+        """Close an open connection whose token its source has replaced (due for renewal, or renewed by another
+        session), so the next connect authenticates with the new one: AUTH cannot be repeated on a connection."""
+        source = self.settings.token_source
+        if source is None or self._smtp is None or self.token is None:
+            return
+        if source.token().value != self.token.value:
+            log.info("The OAuth2 token of this SMTP session is due for renewal; reconnecting with a new token.")
+            self.close()
+
     def _rset(self, smtp: smtplib.SMTP) -> None:
         try:
             smtp.rset()
         except (smtplib.SMTPException, OSError):
             self._discard()
+
+
+class _TokenRejected(SmtpAuthError):
+    """The server rejected a token that came from a token source: :meth:`SmtpSession.connect` tries once more."""
 
 
 class _ErrorTranslator:

@@ -45,6 +45,59 @@ EXTRA_FIELDS: dict[str, tuple[str, dict[str, Any], str]] = {
         {"type": ["string", "null"], "format": "password"},
         "For auth_type xoauth2, if not given as the password.",
     ),
+    # OAuth2 token sources: a token fetched and renewed for each send instead of a pasted one.
+    "oauth2_provider": (
+        "OAuth2: token source",
+        {"type": ["string", "null"], "enum": ["microsoft", "google", "token_url"]},
+        "Fetch XOAUTH2 tokens instead of pasting one: microsoft (Entra app, client credentials), google (service "
+        "account with domain-wide delegation, or a refresh token) or token_url (any OAuth2 token endpoint). Implies "
+        "auth_type xoauth2; the login is the mailbox that sends.",
+    ),
+    "tenant_id": (
+        "OAuth2: tenant ID (microsoft)",
+        {"type": ["string", "null"]},
+        "The Directory (tenant) ID of the Entra app registration, or the tenant's verified domain.",
+    ),
+    "client_id": (
+        "OAuth2: client ID",
+        {"type": ["string", "null"]},
+        "The Application (client) ID (microsoft), OAuth client ID (google with a refresh token) or client ID "
+        "(token_url).",
+    ),
+    "client_secret": (
+        "OAuth2: client secret",
+        {"type": ["string", "null"], "format": "password"},
+        "The client secret's value (microsoft, token_url) or the OAuth client's secret (google with a refresh token).",
+    ),
+    "refresh_token": (
+        "OAuth2: refresh token",
+        {"type": ["string", "null"], "format": "password"},
+        "google without a service account, or token_url: the refresh-token grant is used instead of client "
+        "credentials.",
+    ),
+    "service_account_json": (
+        "OAuth2: service-account key (google)",
+        {"type": ["string", "null"], "format": "password"},
+        "The service account's JSON key, pasted, or its path on the workers; it needs domain-wide delegation for "
+        "https://mail.google.com/ and acts as the login.",
+    ),
+    "oauth2_token_url": (
+        "OAuth2: token endpoint URL",
+        {"type": ["string", "null"]},
+        "token_url: the https:// token endpoint. google: overrides the token URI (https://oauth2.googleapis.com/token).",
+    ),
+    "oauth2_scope": (
+        "OAuth2: scope",
+        {"type": ["string", "null"]},
+        "Space-separated scopes. Empty: https://outlook.office365.com/.default (microsoft), https://mail.google.com/ "
+        "(google), none (token_url).",
+    ),
+    "oauth2_authority": (
+        "OAuth2: authority (microsoft)",
+        {"type": ["string", "null"]},
+        "The Entra login host. Empty: https://login.microsoftonline.com; e.g. https://login.microsoftonline.us for "
+        "US Government clouds.",
+    ),
     "timeout": (
         "Timeout (seconds)",
         {"type": ["number", "null"], "default": 30, "minimum": 0},

@@ -49,7 +49,9 @@ class SmtpConnHook(BaseHook):
     def connection(self) -> Connection:
         """The Airflow connection, fetched once; its secrets are registered with the masker."""
         conn = self.get_connection(self.smtp_conn_id)
-        _mask(conn.password, _extras(conn).get("access_token"))
+        extra = _extras(conn)
+        _mask(conn.password, *(extra.get(k) for k in ("access_token", "client_secret", "refresh_token")))
+        _mask(extra.get("service_account_json"))
         return conn
 
     @cached_property
@@ -111,26 +113,38 @@ class SmtpConnHook(BaseHook):
 
 def settings_from_connection(conn: Connection) -> SmtpSettings:
     """Read and validate the SMTP settings of an Airflow connection, naming any field that is wrong."""
+    from airflow_provider_smtpconn.oauth import token_source_from_extras
     from airflow_provider_smtpconn.transport import SmtpSettings
 
     extra = _extras(conn)
     password = conn.password or _text(extra, "access_token")
     if _text(extra, "auth_type") == "xoauth2" and _text(extra, "access_token"):
         password = _text(extra, "access_token")
+    timeout = _number(extra, "timeout", 30.0, minimum=0, inclusive=False)
+    token_source = token_source_from_extras(extra, login=conn.login, timeout=timeout)
+    auth_type = _text(extra, "auth_type") or ("xoauth2" if token_source else "basic")
+    if token_source is not None:
+        if auth_type != "xoauth2":
+            raise SmtpConfigError(
+                f"auth_type {auth_type!r} cannot use oauth2_provider {token_source.name!r}: set auth_type to "
+                "xoauth2, or leave it empty."
+            )
+        password = None  # the token source supplies the secret
     return SmtpSettings(
         host=conn.host or "",
         port=_port(conn.port),
         tls_mode=_text(extra, "tls_mode"),
         username=conn.login or None,
         password=password,
-        auth_type=_text(extra, "auth_type") or "basic",
+        auth_type=auth_type,
         ignore_self_signed=_flag(extra, "ignore_self_signed"),
         ca_bundle=_text(extra, "ca_bundle"),
-        timeout=_number(extra, "timeout", 30.0, minimum=0, inclusive=False),
+        timeout=timeout,
         retry_limit=int(_number(extra, "retry_limit", 3, minimum=0, integer=True)),
         retry_wait=_number(extra, "retry_wait", 1.0, minimum=0),
         local_hostname=_text(extra, "local_hostname"),
         allow_plaintext_auth=_flag(extra, "allow_plaintext_auth"),
+        token_source=token_source,
     )
 
 
