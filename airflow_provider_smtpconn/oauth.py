@@ -299,7 +299,9 @@ class GoogleTokenSource(TokenSource):
         """
         from google.oauth2 import service_account
 
-        secrets = (info.get("private_key"), json.dumps(info))
+        key = info.get("private_key") if isinstance(info.get("private_key"), str) else ""
+        # The masker matches a secret whole; a log line may hold one line of the PEM key, so each is a secret too.
+        secrets = (key, *(line for line in key.splitlines() if len(line) > 16 and "PRIVATE KEY" not in line))
         _mask(*secrets)
         if token_url:
             info = {**info, "token_uri": token_url}
@@ -536,6 +538,8 @@ def _build_google(values: dict[str, str | None], login: str, timeout: float) -> 
     scope = values["oauth2_scope"] or GOOGLE_SCOPE
     token_url = _https_url(values, "oauth2_token_url")
     if values["service_account_json"]:
+        if values["service_account_json"].startswith("{"):
+            _mask(values["service_account_json"])
         info = _service_account_info(values["service_account_json"])
         return GoogleTokenSource.service_account(info, subject=login, scope=scope, token_url=token_url, timeout=timeout)
     if not (values["client_id"] or values["client_secret"] or values["refresh_token"]):

@@ -404,6 +404,18 @@ def test_secrets_and_fetched_tokens_are_registered_with_the_masker(endpoint, mai
     assert redact(f"a {SECRET} b {REFRESH} c {token}") == "a *** b *** c ***"
 
 
+def test_a_service_account_key_is_registered_with_the_masker_line_by_line(endpoint, service_account_key):
+    from airflow.sdk._shared.secrets_masker import redact
+
+    pasted = service_account_json(endpoint, service_account_key)
+    oauth.token_source_from_extras({"oauth2_provider": "google", "service_account_json": pasted}, login=USER)
+    key_pem = json.loads(pasted)["private_key"]
+    second_line = key_pem.splitlines()[1]
+    assert redact(f"a {key_pem} b") == "a *** b"
+    assert redact(f"line {second_line}") == "line ***"
+    assert redact(pasted) == "***"
+
+
 def test_tokens_and_sources_do_not_show_secrets_in_repr(endpoint, mail_server, smtp_conn):
     smtp_conn(mail_server, login=USER, **provider_extras("token_url_client_credentials", endpoint))
     hook = SmtpConnHook()

@@ -51,7 +51,8 @@ class SmtpConnHook(BaseHook):
         conn = self.get_connection(self.smtp_conn_id)
         extra = _extras(conn)
         _mask(conn.password, *(extra.get(k) for k in ("access_token", "client_secret", "refresh_token")))
-        _mask(extra.get("service_account_json"))
+        key = extra.get("service_account_json")
+        _mask(key if isinstance(key, str) and key.lstrip().startswith("{") else None)  # pasted JSON, not a path
         return conn
 
     @cached_property
