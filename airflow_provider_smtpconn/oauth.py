@@ -142,12 +142,16 @@ class TokenSource:
             error_code=code,
         )
 
-    def _unavailable(self, exc: BaseException | None = None, *, status: int | None = None) -> Exception:
-        """The error for a failed exchange: a timeout, an unreachable host, a 5xx answer, an untrusted certificate."""
-        if status is not None:
-            if status < 500:
-                return self._refused(f"http_{status}", None, "check the token endpoint URL")
-            code, what = "server_error", f"answered HTTP {status}" if status > 500 else "answered with a server error"
+    def _unavailable(
+        self, exc: BaseException | None = None, *, status: int | None = None, server_error: bool = False
+    ) -> Exception:
+        """The error for a failed exchange: a timeout, an unreachable host, a 5xx or 429 answer, an untrusted
+        certificate (permanent), or another 4xx answer that was not an OAuth2 error (permanent)."""
+        if status is not None and status != 429 and status < 500:
+            return self._refused(f"http_{status}", None, "check the token endpoint URL")
+        if status is not None or server_error:
+            code = "server_error"
+            what = f"answered HTTP {status}" if status is not None else "answered with a server error"
             hint = "the endpoint has trouble on its side; it is retried within the connection's retry rules"
         elif _caused_by(exc, "SSLError", "SSLCertVerificationError"):
             return self._refused(
@@ -155,7 +159,9 @@ class TokenSource:
                 None,
                 "trust its CA with REQUESTS_CA_BUNDLE, or check for a proxy that intercepts TLS",
             )
-        elif _caused_by(exc, "Timeout", "TimeoutError", "ReadTimeoutError", "ConnectTimeoutError"):
+        elif not _caused_by(exc, "NewConnectionError", "NameResolutionError", "ConnectionRefusedError") and _caused_by(
+            exc, "Timeout", "TimeoutError", "ReadTimeoutError", "ConnectTimeoutError"
+        ):  # urllib3's NewConnectionError (refused, no route) derives from ConnectTimeoutError: ask for it first
             code, what = "timeout", f"did not answer within {self.timeout:g} s"
             hint = "check that the worker can reach it (proxy, firewall), or raise the connection's timeout"
         else:
@@ -357,7 +363,7 @@ class GoogleTokenSource(TokenSource):
         except google.auth.exceptions.RefreshError as exc:
             data = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
             if getattr(exc, "retryable", False):  # a 5xx (or 429) answer, after google-auth's own three tries
-                raise self._unavailable(status=500) from None
+                raise self._unavailable(server_error=True) from None
             code = data.get("error") or "invalid_response"
             raise self._refused(code, data.get("error_description"), self._hints.get(code, _GOOGLE_HINT)) from None
         except google.auth.exceptions.TransportError as exc:

@@ -309,6 +309,34 @@ def test_an_endpoint_that_hangs_is_bounded_by_the_timeout_then_gives_up(endpoint
     assert mail_server.connections == 0 and not mail_server.messages
 
 
+def test_5xx_answers_and_an_unreachable_endpoint_are_transient_and_named(endpoint, mail_server, smtp_conn, free_port):
+    extras = provider_extras("token_url_client_credentials", endpoint)
+    smtp_conn(mail_server, login=USER, retry_limit=1, **extras)
+    endpoint.fail_next("500", times=2)
+    with pytest.raises(TokenEndpointUnavailableError) as caught:
+        SmtpConnHook().send(message())
+    assert str(caught.value).startswith("The token_url token endpoint 127.0.0.1 answered HTTP 500 (server_error)")
+    assert caught.value.error_code == "server_error" and len(endpoint.requests) == 2
+
+    oauth.clear_token_sources()
+    extras["oauth2_token_url"] = f"https://127.0.0.1:{free_port}/token"
+    smtp_conn(mail_server, login=USER, retry_limit=1, **extras)
+    with pytest.raises(TokenEndpointUnavailableError) as caught:
+        SmtpConnHook().send(message())
+    text = str(caught.value)
+    assert text.startswith("The token_url token endpoint 127.0.0.1 could not be reached (unreachable)")
+    assert text.endswith("Gave up after 2 attempts.") and mail_server.connections == 0
+
+
+def test_an_untrusted_token_endpoint_certificate_is_permanent(endpoint, mail_server, smtp_conn, monkeypatch):
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")  # certifi alone does not know the test CA
+    smtp_conn(mail_server, login=USER, retry_limit=3, **provider_extras("token_url_client_credentials", endpoint))
+    with pytest.raises(TokenRefusedError) as caught:
+        SmtpConnHook().send(message())
+    assert caught.value.error_code == "untrusted_certificate" and "REQUESTS_CA_BUNDLE" in str(caught.value)
+    assert endpoint.requests == [] and mail_server.connections == 0  # no secret went to it, nothing was retried
+
+
 # -- the server rejects a provider's token ------------------------------------------------------------
 
 
