@@ -126,13 +126,13 @@ class TokenSource:
 
     def _scrub(self, text: str | None) -> str:
         """The first line of a server's error description, cut short, with any secret of ours taken out."""
-        line = " ".join(str(text or "").split("\n", 1)[0].split())[:200]
-        for secret in self._secrets:
+        line = str(text or "")
+        for secret in self._secrets:  # before cutting, so no part of a secret survives the cut
             line = line.replace(secret, "***")
-        return line
+        return " ".join(line.split("\n", 1)[0].split())[:200]
 
     def _refused(self, code: str | None, description: str | None, hint: str) -> TokenRefusedError:
-        code = code or "invalid_request"
+        code = self._scrub(code)[:60] or "invalid_request"
         said = self._scrub(description)
         said = f' ("{said}")' if said else ""
         return TokenRefusedError(
