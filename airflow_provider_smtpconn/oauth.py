@@ -40,13 +40,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from airflow_provider_smtpconn.exceptions import SmtpConfigError, TokenEndpointUnavailableError, TokenRefusedError
+from airflow_provider_smtpconn.settings import FIELDS_BY_KEY, OAUTH2_PROVIDERS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 log = logging.getLogger(__name__)
 
-PROVIDERS = ("microsoft", "google", "token_url")
+PROVIDERS = OAUTH2_PROVIDERS
 MICROSOFT_SCOPE = "https://outlook.office365.com/.default"
 MICROSOFT_AUTHORITY = "https://login.microsoftonline.com"
 GOOGLE_SCOPE = "https://mail.google.com/"
@@ -485,22 +486,21 @@ def token_source_from_extras(
     source already built in this process for the same settings and secrets is returned instead of a new one, so
     hooks on one connection share one cached token.
 
-    :param extra: The connection's extras (``oauth2_provider``, ``tenant_id``, ``client_id``, ``client_secret``,
-        ``refresh_token``, ``service_account_json``, ``oauth2_token_url``, ``oauth2_scope``, ``oauth2_authority``).
+    :param extra: The connection's extras; the OAuth2 fields are read and checked as ``settings.FIELDS`` declares
+        them (``oauth2_provider``, ``tenant_id``, ``client_id``, ``client_secret``, ``refresh_token``,
+        ``service_account_json``, ``oauth2_token_url``, ``oauth2_scope``, ``oauth2_authority``).
     :param login: The connection's login: the mailbox that sends (the subject of Google's domain-wide delegation).
     :param timeout: Bounds each token request, in seconds.
     :raises SmtpConfigError: A field is missing or invalid, or the provider's library is not installed.
     """
-    provider = _field(extra, "oauth2_provider")
+    provider = FIELDS_BY_KEY["oauth2_provider"].read(extra)
     if provider is None:
         return None
-    if provider not in PROVIDERS:
-        raise SmtpConfigError(f"oauth2_provider {provider!r} is not one of {', '.join(PROVIDERS)}.")
     if provider in _EXTRAS:
         _require_library(provider)
     if not login:
         raise SmtpConfigError(f"oauth2_provider {provider!r} needs the login: the mailbox that sends.")
-    values = {name: _field(extra, name) for name in _FIELDS}
+    values: dict[str, str | None] = {name: FIELDS_BY_KEY[name].read(extra) for name in _FIELDS}
     key = _cache_key(provider, login, timeout, values)
     with _SOURCES_LOCK:
         source = _SOURCES.get(key)
@@ -587,16 +587,6 @@ _BUILDERS: dict[str, Callable[[dict[str, str | None], str, float], TokenSource]]
     "google": _build_google,
     "token_url": _build_token_url,
 }
-
-
-def _field(extra: Mapping[str, Any], name: str) -> str | None:
-    value = extra.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        shown = "(hidden)" if name in _SECRET_FIELDS else repr(value)
-        raise SmtpConfigError(f"The connection's {name} {shown} is not text.")
-    return value.strip() or None
 
 
 def _need(values: dict[str, str | None], provider: str, name: str) -> str:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fault_server import FaultServer
-from support_token_endpoint import TokenEndpoint
+from support.fault_server import FaultServer
+from support.token_endpoint import TokenEndpoint
 
 from airflow_provider_smtpconn import oauth
 from airflow_provider_smtpconn.exceptions import (
@@ -510,3 +510,44 @@ def test_the_safety_margin_is_five_minutes_or_a_tenth_of_a_short_lifetime():
     assert oauth.refresh_margin(3600) == 300
     assert oauth.refresh_margin(600) == 60
     assert oauth.refresh_margin(0) == 0
+
+
+# -- the form and the README ----------------------------------------------------------------------------
+
+OAUTH2_KEYS = [
+    "oauth2_provider",
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "refresh_token",
+    "service_account_json",
+    "oauth2_token_url",
+    "oauth2_scope",
+    "oauth2_authority",
+]
+
+
+def test_the_form_groups_the_oauth2_fields_after_authentication_with_secrets_as_password_fields():
+    from airflow_provider_smtpconn.hooks.connection_form import connection_type
+
+    fields = connection_type()["conn-fields"]
+    keys = list(fields)
+    after = keys.index("access_token") + 1
+    assert keys.index("auth_type") < after and keys[after : after + len(OAUTH2_KEYS)] == OAUTH2_KEYS
+    assert [k for k in OAUTH2_KEYS if fields[k]["schema"].get("format") == "password"] == [
+        "client_secret",
+        "refresh_token",
+        "service_account_json",
+    ]
+    assert fields["oauth2_provider"]["schema"]["enum"] == ["microsoft", "google", "token_url"]
+    assert all(fields[k]["label"] and len(fields[k]["description"]) > 40 for k in OAUTH2_KEYS)
+
+
+def test_the_readme_table_shows_the_oauth2_fields_as_declared():
+    from pathlib import Path
+
+    from airflow_provider_smtpconn.settings import readme_table
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    rows = [row for row in readme_table().splitlines() if any(f"`{k}`" in row for k in OAUTH2_KEYS)]
+    assert len(rows) == len(OAUTH2_KEYS) and all(row in readme for row in rows)
