@@ -57,6 +57,19 @@ def text(name: str, value: Any) -> str | None:
     return value.strip() or None
 
 
+def secret(name: str, value: Any) -> str | None:
+    """Like :func:`text`, but an error never shows the value; a JSON object (a key file given as an object in the
+    extra JSON) is taken as its JSON text.
+    """
+    if isinstance(value, dict):
+        import json
+
+        return json.dumps(value)
+    if value is not None and not isinstance(value, str):
+        raise config_error(f"The connection's {name} is not text (its value is not shown: it is a secret).")
+    return text(name, value)
+
+
 def flag(name: str, value: Any) -> bool:
     """A boolean, or its text (true/false, yes/no, on/off, 1/0); raises :class:`SmtpConfigError` otherwise."""
     if value is None or isinstance(value, bool):

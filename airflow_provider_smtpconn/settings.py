@@ -13,16 +13,29 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtpconn.field_parsers import check_number, choice, config_error, flag, number, parse_port, text
+from airflow_provider_smtpconn.field_parsers import (
+    check_number,
+    choice,
+    config_error,
+    flag,
+    number,
+    parse_port,
+    secret,
+    text,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+
+    from airflow_provider_smtpconn.oauth import TokenSource
 
 TLS_MODES = ("starttls", "implicit", "none")
 AUTH_TYPES = ("basic", "xoauth2")
 #: ``auto`` picks the first of PLAIN, LOGIN, CRAM-MD5 that the server offers (see ``auth.py``).
 AUTH_MECHANISMS = ("auto", "PLAIN", "LOGIN", "CRAM-MD5")
 DEFAULT_PORTS = {"starttls": 587, "implicit": 465, "none": 25}
+#: Where ``oauth2_provider`` fetches XOAUTH2 tokens (see ``oauth.py``).
+OAUTH2_PROVIDERS = ("microsoft", "google", "token_url")
 
 
 # -- the declaration -------------------------------------------------------------------------------
@@ -118,6 +131,88 @@ FIELDS: tuple[ConnectionField, ...] = (
         "OAuth2 access token",
         "For Authentication xoauth2, if not given as the Password. Shown as a password field and redacted.",
         _nullable("string", format="password"),
+        text,
+    ),
+    # OAuth2 token sources: tokens fetched and renewed instead of pasted (oauth.py reads these fields).
+    ConnectionField(
+        "oauth2_provider",
+        "OAuth2 token source",
+        "Fetch and renew XOAUTH2 tokens instead of pasting one: Microsoft 365 (an Entra app with SMTP.SendAsApp), "
+        "Google (a service account with domain-wide delegation, or a refresh token) or any OAuth2 token URL. "
+        "Implies Authentication xoauth2; the Username is the mailbox that sends.",
+        _nullable(
+            "string",
+            enum=list(OAUTH2_PROVIDERS),
+            values_display={
+                "microsoft": "Microsoft 365 (Entra ID)",
+                "google": "Google Workspace / Gmail",
+                "token_url": "Any OAuth2 token URL",
+            },
+        ),
+        choice(OAUTH2_PROVIDERS),
+    ),
+    ConnectionField(
+        "tenant_id",
+        "OAuth2 tenant ID (Microsoft)",
+        "For OAuth2 token source Microsoft 365: the Directory (tenant) ID of the app registration, or the "
+        "tenant's verified domain.",
+        _nullable("string"),
+        text,
+    ),
+    ConnectionField(
+        "client_id",
+        "OAuth2 client ID",
+        "The app registration's Application (client) ID (Microsoft 365), the OAuth client ID (Google with a "
+        "refresh token), or the client ID at the OAuth2 token URL.",
+        _nullable("string"),
+        text,
+    ),
+    ConnectionField(
+        "client_secret",
+        "OAuth2 client secret",
+        "The client secret's value (Microsoft 365, OAuth2 token URL) or the OAuth client's secret (Google with a "
+        "refresh token). Redacted.",
+        _nullable("string", format="password"),
+        secret,
+    ),
+    ConnectionField(
+        "refresh_token",
+        "OAuth2 refresh token",
+        "For Google without a service account, or an OAuth2 token URL: the refresh-token grant is used instead of "
+        "client credentials. Redacted.",
+        _nullable("string", format="password"),
+        secret,
+    ),
+    ConnectionField(
+        "service_account_json",
+        "Google service-account key",
+        "The service account's JSON key, pasted, or its path on the workers; it needs domain-wide delegation for "
+        "https://mail.google.com/ and acts as the Username. Redacted.",
+        _nullable("string", format="password"),
+        secret,
+    ),
+    ConnectionField(
+        "oauth2_token_url",
+        "OAuth2 token URL",
+        "For Any OAuth2 token URL: the https:// token endpoint. For Google: replaces "
+        "https://oauth2.googleapis.com/token.",
+        _nullable("string"),
+        text,
+    ),
+    ConnectionField(
+        "oauth2_scope",
+        "OAuth2 scope",
+        "Space-separated scopes. Empty: https://outlook.office365.com/.default (Microsoft 365), "
+        "https://mail.google.com/ (Google), none (OAuth2 token URL).",
+        _nullable("string"),
+        text,
+    ),
+    ConnectionField(
+        "oauth2_authority",
+        "Microsoft authority",
+        "For Microsoft 365 in a national cloud: the Entra sign-in host, e.g. https://login.microsoftonline.us. "
+        "Empty: https://login.microsoftonline.com.",
+        _nullable("string"),
         text,
     ),
     ConnectionField(
@@ -239,6 +334,8 @@ class SmtpSettings:
     retry_wait_max: float = 30.0
     local_hostname: str | None = None
     allow_plaintext_auth: bool = False
+    #: Where XOAUTH2 tokens come from when they are fetched rather than given as the password.
+    token_source: TokenSource | None = field(default=None, repr=False, compare=False)
     tls_mode_from_port: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
@@ -273,7 +370,7 @@ class SmtpSettings:
             raise config_error(f"auth_type {self.auth_type!r} is not one of {', '.join(AUTH_TYPES)}.")
         if self.auth_mechanism is not None and self.auth_mechanism not in AUTH_MECHANISMS[1:]:
             raise config_error(f"auth_mechanism {self.auth_mechanism!r} is not one of {', '.join(AUTH_MECHANISMS)}.")
-        if self.auth_type == "xoauth2" and not (self.username and self.password):
+        if self.auth_type == "xoauth2" and not (self.username and (self.password or self.token_source)):
             raise config_error(
                 "auth_type 'xoauth2' needs the mailbox as login and an OAuth2 access token as password or access_token."
             )
@@ -297,8 +394,13 @@ def settings_from_extras(
 ) -> SmtpSettings:
     """Build :class:`SmtpSettings` from a connection's standard fields and its extras (plain keys).
 
-    :raises SmtpConfigError: naming the first field that is invalid.
+    With ``oauth2_provider``, the settings carry a token source (shared by every connection with the same OAuth2
+    fields in this process) and ``auth_type`` is ``xoauth2``.
+
+    :raises SmtpConfigError: naming the first field that is invalid, or an OAuth2 field the provider needs.
     """
+    from airflow_provider_smtpconn.oauth import token_source_from_extras
+
     values = {f.setting: f.read(extra) for f in FIELDS if f.setting}
     if values["tls_mode"] == "auto":
         values["tls_mode"] = None
@@ -307,6 +409,20 @@ def settings_from_extras(
     token = FIELDS_BY_KEY["access_token"].read(extra)
     if values["auth_type"] == "xoauth2" and token:
         password = token
+    source = token_source_from_extras(extra, login=login, timeout=values["timeout"])
+    if source is not None:
+        chosen = FIELDS_BY_KEY["auth_type"].parse("auth_type", extra.get("auth_type"))
+        if chosen not in (None, "xoauth2"):
+            raise config_error(
+                f"auth_type {chosen!r} cannot use oauth2_provider {source.name!r}: set auth_type to xoauth2, or "
+                "leave it empty."
+            )
+        values["auth_type"], password, token = "xoauth2", None, None  # the token source supplies the secret
     return SmtpSettings(
-        host=host or "", port=parse_port(port), username=login or None, password=password or token, **values
+        host=host or "",
+        port=parse_port(port),
+        username=login or None,
+        password=password or token,
+        token_source=source,
+        **values,
     )

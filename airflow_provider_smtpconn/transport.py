@@ -6,7 +6,11 @@ Nothing here imports Airflow. The retry rules live in one place, :meth:`SmtpSess
   lost connection, a timeout or a 4xx reply is retried with a fresh connection and exponential backoff;
 * a 5xx reply, an authentication failure, a TLS failure and a server that never greets are not retried;
 * once the final ``.`` is out, a lost connection or a timeout leaves the outcome unknown: it is raised as
-  :class:`DeliveryUnknownError` and never retried, so a message is sent at most once.
+  :class:`DeliveryUnknownError` and never retried, so a message is sent at most once;
+* with an OAuth2 token source: a token endpoint that is unreachable, times out or answers 5xx is retried like a lost
+  connection; a token due for renewal (see :mod:`~airflow_provider_smtpconn.oauth`) is renewed before the next
+  message, on a new connection, as AUTH cannot be repeated on one; and if the server rejects a provider's token
+  (535), one new token is fetched and one new connection authenticates with it, never more.
 
 A send has three stages: open the transaction (MAIL, RCPT, DATA), send the body, read the final reply.
 """
@@ -24,9 +28,15 @@ from typing import TYPE_CHECKING
 
 import tenacity
 
-from airflow_provider_smtpconn.auth import authenticate
+from airflow_provider_smtpconn.auth import ServerRejectedToken, authenticate
 from airflow_provider_smtpconn.envelope import Envelope
-from airflow_provider_smtpconn.exceptions import NoGreetingError, SmtpConfigError, SmtpProviderError, SmtpTLSError
+from airflow_provider_smtpconn.exceptions import (
+    NoGreetingError,
+    SmtpAuthError,
+    SmtpConfigError,
+    SmtpProviderError,
+    SmtpTLSError,
+)
 from airflow_provider_smtpconn.render import RenderedMessage, StreamedPart
 from airflow_provider_smtpconn.settings import SmtpSettings, is_loopback
 from airflow_provider_smtpconn.smtp_replies import ErrorTranslator, describe, reply_error, reply_text, was_timeout
@@ -36,6 +46,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from email.message import Message
     from email.policy import Policy
+
+    from airflow_provider_smtpconn.oauth import AccessToken
 
 __all__ = ["Envelope", "SendResult", "SmtpSession", "SmtpSettings", "is_loopback"]
 
@@ -56,6 +68,8 @@ class SmtpSession:
         self.tls_version: str | None = None
         self.authenticated_as: str | None = None
         self.auth_mechanism: str | None = None
+        #: The OAuth2 token the open connection authenticated with, if it came from a token source.
+        self.token: AccessToken | None = None
 
     def __enter__(self) -> SmtpSession:
         return self
@@ -87,9 +101,30 @@ class SmtpSession:
         return self._ssl_context
 
     def connect(self) -> smtplib.SMTP:
-        """Open the connection if it is not open: connect, greeting, TLS, EHLO, AUTH. One attempt, no retry."""
+        """Open the connection if it is not open: connect, greeting, TLS, EHLO, AUTH. One attempt, no retry.
+
+        With a token source, the token is fetched first; if the server rejects it, one new token is fetched and
+        one new connection tried (:class:`SmtpAuthError` if that is rejected too).
+        """
         if self._smtp is not None:
             return self._smtp
+        source = self.settings.token_source
+        if source is None:
+            return self._connect(None)
+        try:
+            return self._connect(source.token())
+        except ServerRejectedToken as exc:
+            log.warning("%s Fetching a new token and authenticating once more on a new connection.", exc)
+        try:
+            return self._connect(source.token(force_refresh=True))
+        except ServerRejectedToken as exc:
+            raise SmtpAuthError(
+                f"{exc} A newly fetched token was rejected too: the token endpoint accepts the app, but the server "
+                f"does not let it send as {self.settings.username!r}; check the app's permission to send mail for "
+                "this mailbox (see the README, OAuth2 token sources)."
+            ) from None
+
+    def _connect(self, token: AccessToken | None) -> smtplib.SMTP:
         s = self.settings
         context = self.ssl_context() if s.tls_mode != "none" else None
         smtp: smtplib.SMTP | None = None
@@ -102,8 +137,8 @@ class SmtpSession:
                 if isinstance(smtp.sock, ssl.SSLSocket):
                     self.tls_version = smtp.sock.version()
                 if s.username:
-                    self.auth_mechanism = authenticate(smtp, s)
-                    self.authenticated_as = s.username
+                    self.auth_mechanism = authenticate(smtp, s, token)
+                    self.authenticated_as, self.token = s.username, token
         except BaseException:
             if smtp is not None:
                 smtp.close()
@@ -200,6 +235,9 @@ class SmtpSession:
         if s.tls_mode != "none" and s.ignore_self_signed:
             tls += ", certificate not verified"
         who = f"authenticated as {self.authenticated_as!r}" if self.authenticated_as else "no login"
+        if self.authenticated_as and self.token is not None:
+            minutes = max(self.token.expires_in, 0) // 60
+            who += f" with XOAUTH2 (token from {self.token.source}, valid for {minutes:.0f} min)"
         return f"Reached {s.address} with {tls}, {who}; the server answered NOOP with 250."
 
     # -- sending: the retry rules -------------------------------------------------------------------
@@ -259,6 +297,7 @@ class SmtpSession:
         log.warning("SMTP attempt %d failed: %s Retrying in %.1f s.", state.attempt_number, exc, wait)
 
     def _send_once(self, outgoing: Outgoing, *, final: bool, on_commit: Callable[[str], object] | None) -> SendResult:
+        self._renew_stale_token()
         smtp = self.connect()
         transaction = MailTransaction(
             smtp, self.settings, outgoing, translate=self._translate_errors, discard=self._discard
@@ -280,6 +319,17 @@ class SmtpSession:
         if refused:
             log.warning("%s accepted %s but refused %s.", s.address, ", ".join(accepted), describe(refused))
         return SendResult(outgoing.message_id, accepted, refused, outgoing.rendered.size)
+
+    def _renew_stale_token(self) -> None:
+        """Close an open connection whose token its source has replaced (due for renewal, or renewed by another
+        session), so the next connect authenticates with the new one: AUTH cannot be repeated on a connection.
+        """
+        source = self.settings.token_source
+        if source is None or self._smtp is None or self.token is None:
+            return
+        if source.token().value != self.token.value:
+            log.info("The OAuth2 token of this SMTP session is due for renewal; reconnecting with a new token.")
+            self.close()
 
 
 def _no_starttls_advice(s: SmtpSettings) -> str:

@@ -17,4 +17,4 @@ def test_readme_connection_table_matches_the_field_declarations():
 def test_every_declared_field_has_one_readme_row():
     rows = [line for line in README.read_text(encoding="utf-8").splitlines() if line.startswith("| ")]
     for field in FIELDS:
-        assert sum(f"| `{field.key}` |" in row for row in rows) == 1, field.key
+        assert sum(row.startswith(f"| {field.label} | `{field.key}` |") for row in rows) == 1, field.key

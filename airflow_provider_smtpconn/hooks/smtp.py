@@ -49,7 +49,10 @@ class SmtpConnHook(BaseHook):
     def connection(self) -> Connection:
         """The Airflow connection, fetched once; its secrets are registered with the masker."""
         conn = self.get_connection(self.smtp_conn_id)
-        _mask(conn.password, _extras(conn).get("access_token"))
+        extra = _extras(conn)
+        _mask(conn.password, *(extra.get(k) for k in ("access_token", "client_secret", "refresh_token")))
+        key = extra.get("service_account_json")
+        _mask(key if isinstance(key, str) and key.lstrip().startswith("{") else None)  # pasted JSON, not a path
         return conn
 
     async def aconnection(self) -> Connection:

@@ -85,7 +85,7 @@ class FaultServer:
         offer_starttls: bool = True,
         auth: dict[str, str] | None = None,
         auth_mechanisms: tuple[str, ...] = ("PLAIN", "LOGIN"),
-        xoauth2: dict[str, str] | None = None,
+        xoauth2: dict[str, str] | Callable[[str, str], bool] | None = None,
         cram_md5_works: bool = True,
         size_limit: int | None = None,
         smtputf8: bool = True,
@@ -100,7 +100,9 @@ class FaultServer:
         self._offer_starttls = offer_starttls
         self._auth = dict(auth) if auth is not None else None
         self._auth_mechanisms = tuple(m.upper() for m in auth_mechanisms)
-        self._xoauth2 = dict(xoauth2) if xoauth2 is not None else None
+        # XOAUTH2: a {user: token} map, or a validator(user, token) asked at AUTH and again before each MAIL (a
+        # server that stops honouring a session whose token expired, as an OAuth2 test endpoint decides).
+        self._xoauth2 = xoauth2 if callable(xoauth2) or xoauth2 is None else dict(xoauth2)
         self._cram_md5_works = cram_md5_works
         self._size_limit = size_limit
         self._smtputf8 = smtputf8
@@ -390,6 +392,12 @@ class FaultServer:
         if seconds > 0:
             await asyncio.sleep(seconds)
 
+    def _token_valid(self, user: str, token: str) -> bool:
+        tokens = self._xoauth2
+        if callable(tokens):
+            return bool(tokens(user, token))
+        return tokens is not None and tokens.get(user) == token
+
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: LoginPassword
     ) -> AuthResult:
@@ -442,10 +450,10 @@ class _Handler:
             if blob is MISSING:
                 return AuthResult(success=False, handled=True)
         user, token = _parse_xoauth2(blob)
-        tokens = self._fault._xoauth2 or {}
-        ok = user is not None and token is not None and tokens.get(user) == token
+        ok = user is not None and token is not None and self._fault._token_valid(user, token)
         self._fault._record_auth("XOAUTH2", user or "", ok)
         if ok:
+            server.session.xoauth2 = (user, token)  # type: ignore[union-attr]
             return AuthResult(success=True, auth_data=user)
         # Gmail: a 334 carrying a base64 JSON error, then 535 after the client's empty line.
         if await server.challenge_auth(_XOAUTH2_ERROR) is MISSING:
@@ -507,6 +515,10 @@ class _FaultSMTP(SMTP):
             return
         await fault._sleep(verb)
         address = self._rcpt_address(arg) if verb == "RCPT" else None
+        authorised = getattr(self.session, "xoauth2", None)
+        if verb == "MAIL" and authorised is not None and not fault._token_valid(*authorised):
+            await self.push("530 5.7.0 Authentication required: the session's OAuth2 token is no longer valid")
+            return
         scripted = fault._take_reply(verb, address)
         if scripted is not None:
             await self.push(scripted)
