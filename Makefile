@@ -9,11 +9,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# The whole test suite: environment, install, lint, format check, tests.
+# The whole test suite: environment, install, lint, format check, type check, tests.
 test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 # The quickstart: a local SMTP sink, a throwaway Airflow home, the report DAG run end to end.

@@ -16,6 +16,8 @@ from airflow_provider_smtpconn.exceptions import SmtpAuthError, SmtpTemporaryFai
 from airflow_provider_smtpconn.smtp_replies import reply_text
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow_provider_smtpconn.oauth import AccessToken
     from airflow_provider_smtpconn.settings import SmtpSettings
 
@@ -74,7 +76,7 @@ def authenticate(smtp: smtplib.SMTP, settings: SmtpSettings, token: AccessToken 
     smtp.user, smtp.password = user, secret
     try:
         if mechanism == "XOAUTH2":
-            smtp.auth("XOAUTH2", _xoauth2(user, secret))
+            smtp.auth("XOAUTH2", _xoauth2(user, secret))  # type: ignore[arg-type]  # smtplib types it as an overloaded protocol
         else:
             smtp.auth(mechanism, getattr(smtp, "auth_" + mechanism.lower().replace("-", "_")))
     except smtplib.SMTPAuthenticationError as exc:
@@ -93,9 +95,12 @@ def authenticate(smtp: smtplib.SMTP, settings: SmtpSettings, token: AccessToken 
     return mechanism
 
 
-def _xoauth2(user: str, token: str) -> object:
+def _xoauth2(user: str, token: str) -> Callable[[bytes | None], str]:
     # The initial response carries the token; a 334 challenge after it is an error report, answered empty.
-    return lambda challenge=None: f"user={user}\x01auth=Bearer {token}\x01\x01" if challenge is None else ""
+    def respond(challenge: bytes | None = None) -> str:
+        return f"user={user}\x01auth=Bearer {token}\x01\x01" if challenge is None else ""
+
+    return respond
 
 
 def _rejected(

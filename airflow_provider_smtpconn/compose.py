@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_smtpconn.envelope import Envelope
 from airflow_provider_smtpconn.exceptions import HeaderInjectionError, InvalidMessageError
@@ -125,7 +125,9 @@ def _split(text: str) -> list[str]:
     """Split on ``,`` and ``;`` outside quotes, angle brackets and comments."""
     if "\r" in text or "\n" in text:
         return [text]  # rejected by _parse_one with the whole value shown
-    pieces, current, quoted, depth, angle = [], [], False, 0, False
+    pieces: list[str] = []
+    current: list[str] = []
+    quoted, depth, angle = False, 0, False
     escaped = False
     for char in text:
         if escaped:
@@ -244,16 +246,17 @@ def _attach(msg: EmailMessage, attachments: list[Attachment], *, has_html: bool,
     inline = [a for a in attachments if a.content_id]
     attached = [a for a in attachments if not a.content_id]
     if inline and has_html:
-        html_part = msg if not has_text else msg.get_payload()[1]  # type: ignore[index]
+        # With both bodies the HTML one is the second part of multipart/alternative (set by _set_bodies).
+        html_part = msg if not has_text else cast("EmailMessage", list(msg.iter_parts())[1])
         html_part.make_related()
         for attachment in inline:
-            html_part.attach(_part(attachment, "inline"))
+            html_part.attach(_as_part(_part(attachment, "inline")))
     else:
         attached = list(attachments)
     if attached:
         msg.make_mixed()
         for attachment in attached:
-            msg.attach(_part(attachment, "inline" if attachment.content_id else "attachment"))
+            msg.attach(_as_part(_part(attachment, "inline" if attachment.content_id else "attachment")))
 
 
 def _set_bodies(msg: EmailMessage, text: str | None, html: str | None) -> None:
@@ -281,6 +284,11 @@ def _add_header(msg: EmailMessage, name: Any, value: Any) -> None:
     field = f"headers[{name!r}]"
     with _field(field):
         msg[name] = _check_text(field, value if isinstance(value, str) else str(value))
+
+
+def _as_part(part: StreamedPart) -> EmailMessage:
+    # typeshed types attach() as taking EmailMessage; any MIMEPart works, and a StreamedPart is one.
+    return cast("EmailMessage", part)
 
 
 def _part(attachment: Attachment, disposition: str) -> StreamedPart:

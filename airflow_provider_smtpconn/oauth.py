@@ -307,7 +307,8 @@ class GoogleTokenSource(TokenSource):
         """
         from google.oauth2 import service_account
 
-        key = info.get("private_key") if isinstance(info.get("private_key"), str) else ""
+        key = info.get("private_key")
+        key = key if isinstance(key, str) else ""
         # The masker matches a secret whole; a log line may hold one line of the PEM key, so each is a secret too.
         secrets = (key, *(line for line in key.splitlines() if len(line) > 16 and "PRIVATE KEY" not in line))
         _mask(*secrets)

@@ -55,7 +55,7 @@ class StreamedPart(MIMEPart):
             self["Content-ID"] = f"<{content_id}>"
 
     # The email package reads and writes ``_payload`` directly; route it to the source.
-    @property  # type: ignore[override]
+    @property
     def _payload(self) -> str:
         return b"".join(self.iter_base64(linesep=b"\n")).decode("ascii")
 
@@ -176,7 +176,7 @@ def _write_part(part: Message, sink: Sink, policy: Policy) -> None:
         return
     subparts = part.get_payload()
     if part.get_content_maintype() != "multipart" or not isinstance(subparts, list):
-        BytesGenerator(sink, mangle_from_=False, policy=policy).flatten(part, linesep="\r\n")  # type: ignore[arg-type]
+        BytesGenerator(sink, mangle_from_=False, policy=policy).flatten(part, linesep="\r\n")
         return
     boundary = part.get_boundary()
     if boundary is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from airflow_provider_smtpconn.exceptions import (
     SmtpNetworkError,
@@ -72,7 +72,7 @@ class ErrorTranslator:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> Literal[False]:
         if exc is None:
             return False
         keep = isinstance(exc, SmtpProviderError) and not exc.transient and self._is_open()

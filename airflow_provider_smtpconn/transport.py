@@ -24,7 +24,7 @@ import smtplib
 import socket
 import ssl
 from email.utils import make_msgid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import tenacity
 
@@ -45,7 +45,7 @@ from airflow_provider_smtpconn.transaction import MailTransaction, Outgoing, Sen
 if TYPE_CHECKING:
     from collections.abc import Callable
     from email.message import Message
-    from email.policy import Policy
+    from email.policy import EmailPolicy, Policy
 
     from airflow_provider_smtpconn.oauth import AccessToken
 
@@ -143,6 +143,7 @@ class SmtpSession:
             if smtp is not None:
                 smtp.close()
             raise
+        assert smtp is not None  # _open() returned or raised
         self._smtp = smtp
         return smtp
 
@@ -287,7 +288,7 @@ class SmtpSession:
             wire["Message-ID"] = make_msgid(domain=envelope.sender.rpartition("@")[2] or None)
         policy: Policy = wire.policy
         if envelope.needs_smtputf8:
-            policy = policy.clone(utf8=True)
+            policy = cast("EmailPolicy", policy).clone(utf8=True)
         rendered = RenderedMessage(wire, policy)  # flattened once: the size now, the same bytes on every try
         return Outgoing(rendered, envelope, str(wire["Message-ID"]).strip(), _has_8bit_body(wire))
 

@@ -13,7 +13,7 @@ from airflow_provider_smtpconn.settings import FIELDS, FIELDS_BY_KEY
 try:
     from airflow.sdk.bases.hook import BaseHook
 except ImportError:  # pragma: no cover - Airflow 3.0
-    from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+    from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined,unused-ignore]  # 3.0 only
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -162,7 +162,7 @@ def _mask(*secrets: str | None) -> None:
     try:
         from airflow.sdk.log import mask_secret
     except ImportError:  # pragma: no cover - Airflow 3.0
-        from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef,import-not-found]
+        from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef,unused-ignore]  # 3.0 only
     for secret in secrets:
         if secret:
             mask_secret(secret)

@@ -50,7 +50,7 @@ def base_url() -> str:
     try:
         from airflow.sdk.configuration import conf
     except ImportError:  # pragma: no cover - Airflow 3.0
-        from airflow.configuration import conf  # type: ignore[no-redef]
+        from airflow.configuration import conf  # type: ignore[no-redef,unused-ignore]  # only one of the two exists
 
     return conf.get("api", "base_url", fallback=None) or _DEFAULT_BASE_URL
 

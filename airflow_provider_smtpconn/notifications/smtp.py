@@ -84,7 +84,7 @@ class SendEmailNotifier(EmailTemplating, BaseNotifier):
             super().__init__()
         else:  # the triggerer's Deadline Alert callback (BaseNotifier took a context from Airflow 3.1)
             require_airflow(DEADLINE_ALERTS)
-            super().__init__(context=context)  # type: ignore[call-arg]
+            super().__init__(context=context)  # type: ignore[call-arg,unused-ignore]  # 3.1+ takes a context
 
     def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
         """Render with the DAG's Jinja environment, or a plain one where the callback's DAG has none.
