@@ -136,7 +136,8 @@ def _from_path(path: Any, *, filename: str | None, content_type: str | None, con
         path = ObjectStoragePath(path)
     if isinstance(path, str) and path.startswith("file://"):
         path = path.removeprefix("file://")
-    if isinstance(path, (str, Path)):
+    # An ObjectStoragePath is a pathlib.Path too with universal-pathlib < 0.3 (Airflow 3.0): read it as storage.
+    if isinstance(path, (str, Path)) and not hasattr(path, "protocol"):
         if not str(path).strip():
             raise AttachmentError("An attachment path is empty.")
         local = Path(os.path.expanduser(str(path).strip()))

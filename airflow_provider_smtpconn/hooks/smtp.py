@@ -40,6 +40,20 @@ class SmtpConnHook(BaseHook):
     conn_type = CONN_TYPE
     hook_name = HOOK_NAME
 
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The form's extra fields for Airflow 3.0 and 3.1 (later versions read ``conn-fields`` instead)."""
+        from airflow_provider_smtpconn.hooks.legacy_form import form_widgets
+
+        return form_widgets(cls.conn_type)
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The standard fields' labels and placeholders for Airflow 3.0 and 3.1 (see ``ui-field-behaviour``)."""
+        from airflow_provider_smtpconn.hooks.legacy_form import field_behaviour
+
+        return field_behaviour(cls.conn_type)
+
     def __init__(self, smtp_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.smtp_conn_id = smtp_conn_id
