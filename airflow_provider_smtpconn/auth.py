@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from airflow_provider_smtpconn.oauth import AccessToken
-    from airflow_provider_smtpconn.settings import SmtpSettings
+    from airflow_provider_smtpconn.smtp_settings import SmtpSettings
 
 #: The order ``auth_mechanism`` automatic prefers, among the mechanisms the server offers.
 AUTO_ORDER = ("PLAIN", "LOGIN", "CRAM-MD5")

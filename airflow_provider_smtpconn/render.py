@@ -243,3 +243,12 @@ class DataStream:
     def terminator(self) -> bytes:
         """The end of DATA: a line with a single period (after a CRLF if the body did not end with one)."""
         return (b"" if self._line_start else CRLF) + b"." + CRLF
+
+
+def has_8bit_body(message: Message) -> bool:
+    """Whether a part (other than streamed ones, always base64) is sent as 8bit, which needs BODY=8BITMIME."""
+    return any(
+        str(part.get("Content-Transfer-Encoding", "")).lower() == "8bit"
+        for part in message.walk()
+        if not isinstance(part, StreamedPart)
+    )

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import asyncio
     import mailbox
     import ssl
+    from collections.abc import Callable
 
 EXIT_OK, EXIT_FAILED = 0, 1
 INSTALL_HINT = "pip install 'airflow-provider-smtpconn[dev]'"
@@ -65,14 +66,42 @@ async def _serve(args: argparse.Namespace, maildir: mailbox.Maildir, tls_context
     import signal
     import warnings
 
-    from aiosmtpd.smtp import SMTP, AuthResult
-
     # aiosmtpd warns on every connection when AUTH is required without TLS: the banner says so once instead.
     warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     root = Path(args.maildir).resolve()
     handler = _SinkHandler(maildir, root, quiet=args.quiet)
+    try:
+        server = await loop.create_server(
+            _protocol_factory(args, handler, tls_context, loop),
+            host=args.host,
+            port=args.port,
+            ssl=tls_context if args.implicit_tls else None,
+            reuse_address=True,
+        )
+    except OSError as exc:
+        print(f"Cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    _print_banner(args, server, root, tls_context)
+    try:
+        await stop.wait()
+    finally:
+        server.close()
+        await _close_server(server, loop)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    print(f"smtpconn sink stopped after {handler.count} message(s).", flush=True)
+    return EXIT_OK
+
+
+def _protocol_factory(
+    args: argparse.Namespace, handler: _SinkHandler, tls_context: ssl.SSLContext | None, loop: asyncio.AbstractEventLoop
+) -> Callable[[], Any]:
+    """Aiosmtpd's SMTP protocol, made per connection, with the sink's AUTH and TLS rules."""
+    from aiosmtpd.smtp import SMTP, AuthResult
 
     def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
         if args.auth is None:  # accept everything, any credentials
@@ -98,19 +127,10 @@ async def _serve(args: argparse.Namespace, maildir: mailbox.Maildir, tls_context
             loop=loop,
         )
 
-    try:
-        server = await loop.create_server(
-            protocol,
-            host=args.host,
-            port=args.port,
-            ssl=tls_context if args.implicit_tls else None,
-            reuse_address=True,
-        )
-    except OSError as exc:
-        print(f"Cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    return protocol
+
+
+def _print_banner(args: argparse.Namespace, server: Any, root: Path, tls_context: ssl.SSLContext | None) -> None:
     addresses = ", ".join(_format_address(sock.getsockname()) for sock in server.sockets)
     tls = ", implicit TLS" if args.implicit_tls else (", STARTTLS offered" if tls_context else "")
     auth = f", AUTH required for {args.auth[0]!r}" if args.auth else ""
@@ -126,15 +146,6 @@ async def _serve(args: argparse.Namespace, maildir: mailbox.Maildir, tls_context
             file=sys.stderr,
             flush=True,
         )
-    try:
-        await stop.wait()
-    finally:
-        server.close()
-        await _close_server(server, loop)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-    print(f"smtpconn sink stopped after {handler.count} message(s).", flush=True)
-    return EXIT_OK
 
 
 async def _close_server(server: asyncio.base_events.Server, loop: asyncio.AbstractEventLoop) -> None:

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
     from airflow_provider_smtpconn.envelope import Envelope
     from airflow_provider_smtpconn.render import RenderedMessage
-    from airflow_provider_smtpconn.settings import SmtpSettings
     from airflow_provider_smtpconn.smtp_replies import ErrorTranslator
+    from airflow_provider_smtpconn.smtp_settings import SmtpSettings
 
 
 @dataclass

@@ -37,9 +37,16 @@ from airflow_provider_smtpconn.exceptions import (
     SmtpProviderError,
     SmtpTLSError,
 )
-from airflow_provider_smtpconn.render import RenderedMessage, StreamedPart
-from airflow_provider_smtpconn.settings import SmtpSettings, is_loopback
-from airflow_provider_smtpconn.smtp_replies import ErrorTranslator, describe, reply_error, reply_text, was_timeout
+from airflow_provider_smtpconn.render import RenderedMessage, has_8bit_body
+from airflow_provider_smtpconn.smtp_replies import (
+    ErrorTranslator,
+    describe,
+    no_starttls_advice,
+    reply_error,
+    reply_text,
+    was_timeout,
+)
+from airflow_provider_smtpconn.smtp_settings import SmtpSettings, is_loopback
 from airflow_provider_smtpconn.transaction import MailTransaction, Outgoing, SendResult
 
 if TYPE_CHECKING:
@@ -187,7 +194,7 @@ class SmtpSession:
     def _starttls(self, smtp: smtplib.SMTP, context: ssl.SSLContext) -> None:
         s = self.settings
         if not smtp.has_extn("starttls"):
-            raise SmtpTLSError(_no_starttls_advice(s))
+            raise SmtpTLSError(no_starttls_advice(s))
         try:
             smtp.starttls(context=context)
         except smtplib.SMTPResponseException as exc:
@@ -290,7 +297,7 @@ class SmtpSession:
         if envelope.needs_smtputf8:
             policy = cast("EmailPolicy", policy).clone(utf8=True)
         rendered = RenderedMessage(wire, policy)  # flattened once: the size now, the same bytes on every try
-        return Outgoing(rendered, envelope, str(wire["Message-ID"]).strip(), _has_8bit_body(wire))
+        return Outgoing(rendered, envelope, str(wire["Message-ID"]).strip(), has_8bit_body(wire))
 
     def _log_retry(self, state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -333,30 +340,9 @@ class SmtpSession:
             self.close()
 
 
-def _no_starttls_advice(s: SmtpSettings) -> str:
-    where = f"{s.address} does not offer STARTTLS, and tls_mode is 'starttls'"
-    if s.tls_mode_from_port:
-        where += f" (the automatic choice for port {s.port}, as TLS mode was left empty)"
-    plain = "'none' for a relay without TLS"
-    if not is_loopback(s.host) and s.username:
-        plain += " (with allow_plaintext_auth, since the password would travel in plain text)"
-    return (
-        f"{where}: refusing to continue in plain text. Use tls_mode 'implicit' if the server speaks TLS from the "
-        f"first byte (usually port 465), or {plain}."
-    )
-
-
 def _no_delay(smtp: smtplib.SMTP) -> None:
     """Turn off Nagle's algorithm: the body's final dot is a small write right after the body's last chunk, and
     would otherwise wait for the server's delayed ACK (40 ms on Linux) on every message.
     """
     with contextlib.suppress(OSError, AttributeError):  # not TCP (a Unix socket, a test double): nothing to tune
         smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr]
-
-
-def _has_8bit_body(message: Message) -> bool:
-    return any(
-        str(part.get("Content-Transfer-Encoding", "")).lower() == "8bit"
-        for part in message.walk()
-        if not isinstance(part, StreamedPart)
-    )

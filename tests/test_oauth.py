@@ -27,6 +27,7 @@ from airflow_provider_smtpconn.exceptions import (
     TokenRefusedError,
 )
 from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
+from airflow_provider_smtpconn.oauth import base as oauth_base
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -62,7 +63,7 @@ def fresh_sources() -> Iterator[None]:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(oauth, "clock", fake)
+    monkeypatch.setattr(oauth_base, "clock", fake)
     return fake
 
 

@@ -21,6 +21,19 @@ def _connection_type(conn_type: str) -> dict[str, Any]:
     raise LookupError(f"The provider info declares no connection type {conn_type!r}.")
 
 
+def _fab_widgets() -> dict[str, Any]:
+    """FAB's widgets by kind where FAB is installed; empty (WTForms' own widgets) otherwise."""
+    try:
+        from flask_appbuilder.fieldwidgets import (
+            BS3PasswordFieldWidget,
+            BS3TextAreaFieldWidget,
+            BS3TextFieldWidget,
+        )
+    except ImportError:
+        return {}
+    return {"password": BS3PasswordFieldWidget(), "multiline": BS3TextAreaFieldWidget(), "text": BS3TextFieldWidget()}
+
+
 def form_widgets(conn_type: str) -> dict[str, Any]:
     """``{field name: unbound WTForms field}`` for the extra fields in ``conn-fields`` of ``conn_type``.
 
@@ -32,21 +45,7 @@ def form_widgets(conn_type: str) -> dict[str, Any]:
     from wtforms import BooleanField, IntegerField, PasswordField, StringField
     from wtforms.validators import Optional, any_of
 
-    try:
-        from flask_appbuilder.fieldwidgets import (
-            BS3PasswordFieldWidget,
-            BS3TextAreaFieldWidget,
-            BS3TextFieldWidget,
-        )
-    except ImportError:  # WTForms' own widgets
-        widgets: dict[str, Any] = {}
-    else:
-        widgets = {
-            "password": BS3PasswordFieldWidget(),
-            "multiline": BS3TextAreaFieldWidget(),
-            "text": BS3TextFieldWidget(),
-        }
-
+    widgets = _fab_widgets()
     fields: dict[str, Any] = {}
     for name, spec in _connection_type(conn_type).get("conn-fields", {}).items():
         schema = spec.get("schema", {})

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
 
     from airflow_provider_smtpconn.envelope import Envelope
-    from airflow_provider_smtpconn.settings import SmtpSettings
+    from airflow_provider_smtpconn.smtp_settings import SmtpSettings
     from airflow_provider_smtpconn.transport import SendResult, SmtpSession
 
 
@@ -167,7 +167,7 @@ def settings_from_connection(conn: Connection) -> SmtpSettings:
 
     :raises SmtpConfigError: for the first field that is invalid.
     """
-    from airflow_provider_smtpconn.settings import settings_from_extras
+    from airflow_provider_smtpconn.smtp_settings import settings_from_extras
 
     return settings_from_extras(_extras(conn), host=conn.host, port=conn.port, login=conn.login, password=conn.password)
 
