@@ -65,7 +65,12 @@ def test_providers_manager_discovers_the_connection_type(fresh_providers):
 
     manager = ProvidersManager()
     assert manager.providers["airflow-provider-smtpconn"].version == version("airflow-provider-smtpconn")
-    hook = manager.hooks["smtpconn"]
+    try:  # Airflow 3.2+: hooks are the task SDK's (ProvidersManager.hooks is deprecated there)
+        from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+        hook = ProvidersManagerTaskRuntime().hooks["smtpconn"]
+    except ImportError:  # Airflow 3.0 and 3.1
+        hook = manager.hooks["smtpconn"]
     assert hook.hook_class_name == "airflow_provider_smtpconn.hooks.smtp.SmtpConnHook"
     assert (hook.hook_name, hook.connection_id_attribute_name) == ("SMTP Connector", "smtp_conn_id")
     assert hook.connection_testable
