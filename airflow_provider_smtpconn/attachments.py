@@ -11,7 +11,6 @@ Local files are not read here: they are streamed from disk when the message is w
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 from collections.abc import Mapping
@@ -20,8 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_smtpconn.exceptions import AttachmentError
+from airflow_provider_smtpconn.rendered import looks_rendered, read_back
 
 _SPEC_KEYS = frozenset({"filename", "content", "path", "content_type", "encoding", "content_id", "columns"})
+# multipart/* and message/* may not be base64-encoded (RFC 2045 section 6.4), and attachments always are.
+_CONTAINER_TYPES = ("multipart/", "message/")
 _CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][\w!#$&^.+-]*/[A-Za-z0-9][\w!#$&^.+-]*(; *[\w.-]+=[\w.\"-]+)*$")
 
 
@@ -63,29 +65,13 @@ def _items(value: Any) -> list[Any]:
     """Flatten the accepted shapes into single attachments (paths, path-likes and dict specs)."""
     if value is None or value == "" or value == [] or value == {}:
         return []
-    if isinstance(value, str) and _looks_like_literal(value):
-        value = _literal(value)
+    if isinstance(value, str) and looks_rendered(value):
+        value = read_back(value, "attachments", AttachmentError)
     if isinstance(value, Mapping) and not _is_spec(value):
         return [{"filename": name, "content": content} for name, content in value.items()]
     if isinstance(value, (list, tuple)):
         return [item for element in value for item in _items(element)]
     return [value]
-
-
-def _literal(text: str) -> Any:
-    # A list or dict that Jinja rendered to text (an xcom_pull without render_template_as_native_obj).
-    try:
-        return ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError):
-        raise AttachmentError(
-            f"attachments {text[:80]!r} looks like a rendered list or dict but cannot be read back; "
-            "set render_template_as_native_obj=True on the DAG, or pass the XCom directly (task.output)."
-        ) from None
-
-
-def _looks_like_literal(text: str) -> bool:
-    text = text.strip()
-    return (text[:1], text[-1:]) in (("[", "]"), ("{", "}"))
 
 
 def _is_spec(value: Mapping[Any, Any]) -> bool:
@@ -143,8 +129,10 @@ def _from_path(path: Any, *, filename: str | None, content_type: str | None, con
         local = Path(os.path.expanduser(str(path).strip()))
         if not local.exists():
             raise AttachmentError(f"Attachment file {str(local)!r} does not exist.")
-        if not local.is_file():
+        if local.is_dir():
             raise AttachmentError(f"Attachment path {str(local)!r} is a directory, not a file.")
+        if not local.is_file():
+            raise AttachmentError(f"Attachment path {str(local)!r} is not a regular file (a device, pipe or socket).")
         if not os.access(local, os.R_OK):
             raise AttachmentError(f"Attachment file {str(local)!r} is not readable by this worker.")
         name = _check_filename(filename or local.name)
@@ -170,7 +158,7 @@ def _content_bytes(filename: str, content: Any, encoding: str | None, columns: A
         return _from_base64(filename, content)
     if isinstance(content, (bytes, bytearray, memoryview)):
         return bytes(content)
-    if isinstance(content, str) and lower.endswith((".csv", ".json")) and _looks_like_literal(content):
+    if isinstance(content, str) and lower.endswith((".csv", ".json")) and looks_rendered(content):
         content = _structured_text(filename, content)  # a list or dict Jinja rendered to text
     if isinstance(content, str):
         return content.encode("utf-8")
@@ -187,22 +175,28 @@ def _content_bytes(filename: str, content: Any, encoding: str | None, columns: A
 
 
 def _structured_text(filename: str, text: str) -> Any:
-    """The rows or structure behind text that Jinja rendered from a list or dict; JSON text stays as it is."""
+    """The rows or structure behind text that Jinja rendered from a list or dict.
+
+    Strict JSON text for a ``.json`` name stays as it is; JSON with ``NaN`` or ``Infinity`` (which RFC 8259 does
+    not allow) is read and written again, with ``null`` for them.
+    """
     import json
 
     if filename.lower().endswith(".json"):
         try:
-            json.loads(text)
+            json.loads(text, parse_constant=_reject_constant)
             return text
         except ValueError:
             pass
-    try:
-        return ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError):
-        raise AttachmentError(
-            f"Attachment {filename!r}: content {text[:60]!r} looks like a rendered list or dict but cannot be read "
-            "back; set render_template_as_native_obj=True on the DAG, or pass the XCom directly (task.output)."
-        ) from None
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return read_back(text, f"Attachment {filename!r}: content", AttachmentError)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)
 
 
 def _from_base64(filename: str, content: Any) -> bytes:
@@ -298,9 +292,16 @@ def _content_type(filename: str, given: Any) -> str:
         guessed, compression = mimetypes.guess_type(filename, strict=False)
         if compression is not None:  # report.csv.gz is a gzip file, not text/csv
             return "application/gzip" if compression == "gzip" else "application/octet-stream"
-        return guessed or "application/octet-stream"
+        if guessed is None or guessed.startswith(_CONTAINER_TYPES):
+            return "application/octet-stream"  # a .eml file is attached as a file, not as a nested message
+        return guessed
     if not isinstance(given, str) or not _CONTENT_TYPE.match(given.strip()):
         raise AttachmentError(f"Attachment {filename!r}: content_type {given!r} is not of the form type/subtype.")
+    if given.strip().lower().startswith(_CONTAINER_TYPES):
+        raise AttachmentError(
+            f"Attachment {filename!r}: content_type {given!r} is a container type, which RFC 2045 section 6.4 "
+            "forbids to send base64-encoded; use application/octet-stream."
+        )
     return given.strip().lower()
 
 

@@ -41,6 +41,8 @@ def run_sink(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd logs every command, and deprecations
     try:
         maildir = mailbox.Maildir(args.maildir, create=True)
+        for sub in ("tmp", "new", "cur"):  # Maildir(create=True) makes them only when the folder itself is new
+            Path(args.maildir, sub).mkdir(exist_ok=True)
     except OSError as exc:
         print(f"Cannot use {args.maildir!r} as a Maildir: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -210,7 +212,8 @@ def store_message(maildir: mailbox.Maildir, data: bytes, mail_from: str, rcpt_to
 def describe_message(data: bytes, mail_from: str, rcpt_tos: list[str], stored: Path | None = None) -> str:
     """One line about a message: sender, recipients, subject, attachment names, size (and where it is stored)."""
     summary = summarize_message(data)
-    attachments = ", ".join(summary["attachments"]) or "-"
+    # Names are the sender's text: escaped like the subject, so none can start a line of its own.
+    attachments = ", ".join(json.dumps(name, ensure_ascii=False)[1:-1] for name in summary["attachments"]) or "-"
     line = (
         f"from={mail_from or '<>'} to={','.join(rcpt_tos)} subject={json.dumps(summary['subject'], ensure_ascii=False)}"
         f" attachments={attachments} size={len(data)}"

@@ -75,9 +75,8 @@ class SmtpSettings:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             raise config_error(f"The connection's port {self.port!r} is not a number from 1 to 65535.")
         self._check_auth()
-        check_number("timeout", self.timeout, minimum=0, inclusive=False)
-        check_number("retry_limit", self.retry_limit, minimum=0, integer=True)
-        check_number("retry_wait", self.retry_wait, minimum=0)
+        for key in ("timeout", "retry_limit", "retry_wait"):  # the declared checks, for settings built in Python
+            FIELDS_BY_KEY[key].parse(key, getattr(self, key))
         check_number("retry_wait_max", self.retry_wait_max, minimum=0)
         self._check_local_hostname()
         if self.username and tls_mode == "none" and not self.allow_plaintext_auth and not is_loopback(host):
@@ -103,10 +102,11 @@ class SmtpSettings:
 
     def _check_local_hostname(self) -> None:
         name = self.local_hostname
-        if name is not None and not (name and all(c.isascii() and c.isprintable() and not c.isspace() for c in name)):
+        printable = name and all(c.isascii() and c.isprintable() and not c.isspace() for c in name)
+        if name is not None and not (printable and len(name) <= 255):  # RFC 1035 section 2.3.4: 255 octets
             raise config_error(
-                f"local_hostname {name!r} is not a host name: it is sent in EHLO and may not be empty "
-                "or contain spaces, line breaks or non-ASCII characters."
+                f"local_hostname {name[:80]!r} is not a host name: it is sent in EHLO and may not be empty, longer "
+                "than 255 characters, or contain spaces, line breaks or non-ASCII characters."
             )
 
     @property

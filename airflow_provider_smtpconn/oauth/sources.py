@@ -167,26 +167,37 @@ def _https_url(values: dict[str, str | None], name: str) -> str | None:
 
 
 def _service_account_info(value: str) -> dict[str, Any]:
-    """The service-account key: the pasted JSON, or the JSON file a path names."""
-    if value.startswith("{"):
+    """The service-account key: the pasted JSON (also with a byte-order mark, or JSON-encoded twice), or the JSON
+    file a path names. An error shows the value only when it looks like a path, never key material.
+    """
+    value = value.lstrip("\ufeff").strip()
+    if value.startswith(("{", '"')):
         text, where = value, "service_account_json"
     else:
         try:
-            with open(value, encoding="utf-8") as handle:
+            with open(value, encoding="utf-8-sig") as handle:
                 text = handle.read()
         except OSError as exc:
             raise SmtpConfigError(
-                f"service_account_json names the file {value!r}, which cannot be read ({exc.strerror or exc}); give "
-                "the path of the service account's JSON key on the worker, or paste the JSON itself."
+                f"service_account_json names the file {_shown_path(value)}, which cannot be read "
+                f"({exc.strerror or exc}); give the path of the service account's JSON key on the worker, or paste "
+                "the JSON itself."
             ) from None
-        where = f"The file {value!r} in service_account_json"
+        where = f"The file {_shown_path(value)} in service_account_json"
     try:
         info = json.loads(text)
+        if isinstance(info, str):  # JSON text stored as a JSON string
+            info = json.loads(info)
     except ValueError:
         info = None
     if not isinstance(info, dict) or info.get("type") != "service_account":
         raise SmtpConfigError(f'{where} is not a service account\'s JSON key (with "type": "service_account").')
     return info
+
+
+def _shown_path(value: str) -> str:
+    looks_like_a_key = len(value) > 255 or any(c in value for c in "{}\n") or "PRIVATE KEY" in value
+    return "(not shown: it looks like key material, not a path)" if looks_like_a_key else repr(value)
 
 
 def _require_library(provider: str) -> None:
