@@ -12,10 +12,7 @@ from airflow_provider_smtpconn.exceptions import AttachmentError, InvalidMessage
 from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
 from airflow_provider_smtpconn.sending import EmailRequest, send_email
 
-KEY_MATERIAL = "-----BEGIN PRIVATE KEY-----
-MIIEvQIBADANBgkqhkiG9w0
------END PRIVATE KEY-----
-"
+KEY_MATERIAL = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0\n-----END PRIVATE KEY-----\n"
 
 
 def send(**params):
