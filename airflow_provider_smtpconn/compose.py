@@ -223,6 +223,9 @@ def compose_message(spec: EmailSpec) -> ComposedEmail:
     add_custom_headers(msg, spec.headers)
     _set_bodies(msg, spec.text, spec.html)
     _attach(msg, spec.attachments, has_html=spec.html is not None, has_text=spec.text is not None)
+    for part in msg.iter_parts():  # add_alternative() gives the new part a MIME-Version of its own (RFC 2045 §4)
+        for inner in part.walk():
+            del inner["MIME-Version"]
     recipients = [a.addr_spec for a in (*to, *cc, *bcc)]
     return ComposedEmail(msg, Envelope.from_addresses(senders[0].addr_spec, recipients))
 

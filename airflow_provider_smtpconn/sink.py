@@ -73,7 +73,7 @@ async def _serve(args: argparse.Namespace, maildir: mailbox.Maildir, tls_context
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     root = Path(args.maildir).resolve()
-    handler = _SinkHandler(maildir, root, quiet=args.quiet)
+    handler = _SinkHandler(maildir, root, quiet=args.quiet, auth=args.auth)
     try:
         server = await loop.create_server(
             _protocol_factory(args, handler, tls_context, loop),
@@ -181,13 +181,37 @@ def _format_address(address: Any) -> str:
 
 
 class _SinkHandler:
-    """aiosmtpd handler: store each message in the Maildir and print one line about it."""
+    """aiosmtpd handler: store each message in the Maildir and print one line about it; AUTH XOAUTH2 too."""
 
-    def __init__(self, maildir: mailbox.Maildir, root: Path, *, quiet: bool) -> None:
+    def __init__(
+        self, maildir: mailbox.Maildir, root: Path, *, quiet: bool, auth: tuple[str, str] | None = None
+    ) -> None:
         self.maildir = maildir
         self.root = root
         self.quiet = quiet
+        self.auth = auth
         self.count = 0
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> Any:
+        """XOAUTH2, so OAuth2 token sources can be tried locally: any token, or with ``--auth USER:TOKEN`` that
+        token for that user (the initial response ``user=U^Aauth=Bearer T^A^A``, base64).
+        """
+        import base64
+        import binascii
+
+        from aiosmtpd.smtp import MISSING, AuthResult
+
+        blob = args[1].encode() if len(args) > 1 else await server.challenge_auth("")
+        if blob is MISSING:
+            return AuthResult(success=False, handled=True)
+        try:
+            text = base64.b64decode(blob, validate=True).decode("utf-8", "replace") if len(args) > 1 else blob.decode()
+        except (binascii.Error, ValueError):
+            return AuthResult(success=False, handled=False)
+        fields = dict(part.partition("=")[::2] for part in text.split("\x01") if part)
+        user, token = fields.get("user", ""), fields.get("auth", "").removeprefix("Bearer ")
+        ok = bool(user and token) and (self.auth is None or (user, token) == self.auth)
+        return AuthResult(success=ok, handled=False, auth_data=user if ok else None)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         data = bytes(envelope.original_content or envelope.content or b"")

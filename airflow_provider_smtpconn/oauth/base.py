@@ -109,8 +109,13 @@ class TokenSource:
         code = self._scrub(code)[:60] or "invalid_request"
         said = self._scrub(description)
         said = f' ("{said}")' if said else ""
+        what = (
+            "presented a certificate this worker does not trust (untrusted_certificate)"
+            if code == "untrusted_certificate"
+            else f"refused the request with {code}{said}"
+        )
         return TokenRefusedError(
-            f"The {self.name} token endpoint {self.host} refused the request with {code}{said}: {hint}.",
+            f"The {self.name} token endpoint {self.host} {what}: {hint}.",
             provider=self.name,
             host=self.host,
             error_code=code,

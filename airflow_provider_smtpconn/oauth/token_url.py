@@ -53,9 +53,10 @@ class TokenUrlSource(TokenSource):
                 else:
                     token = session.fetch_token(self.endpoint, grant_type="client_credentials", timeout=self.timeout)
             except OAuthError as exc:
-                raise self._refused(
-                    exc.error, exc.description, _TOKEN_URL_HINTS.get(exc.error, _TOKEN_URL_HINT)
-                ) from None
+                hint = _TOKEN_URL_HINTS.get(exc.error, _TOKEN_URL_HINT)
+                if exc.error == "invalid_client" and not self._client_secret:
+                    hint = "check client_id, and whether the endpoint lets a public client (no secret) use this grant"
+                raise self._refused(exc.error, exc.description, hint) from None
             except requests.RequestException as exc:
                 raise self._unavailable(exc, status=_http_status(exc)) from None
             except ValueError:  # a 2xx/4xx answer that is not a JSON object
