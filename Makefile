@@ -30,8 +30,7 @@ test: $(BIN)/python
 # The smoke suite (tests/smoke) on the floor: Airflow as pinned in $(FLOOR_CONSTRAINTS).
 test-floor: $(FLOOR_BIN)/python
 	$(FLOOR_BIN)/pip install --quiet -c $(FLOOR_CONSTRAINTS) -e '.[smoke]' WTForms
-	# Airflow 3.0 has no DeprecatedImportWarning, which the main suite's warning filter names.
-	SMTPCONN_FLOOR_RUN=1 $(FLOOR_BIN)/python -m pytest -m smoke -o 'filterwarnings=ignore::DeprecationWarning' tests/smoke
+	SMTPCONN_FLOOR_RUN=1 $(FLOOR_BIN)/python -m pytest -m smoke tests/smoke
 
 # The quickstart: a local SMTP sink, a throwaway Airflow home, the report DAG run end to end.
 demo: $(BIN)/python
