@@ -41,6 +41,7 @@ from airflow_provider_smtpconn.exceptions import (
 from airflow_provider_smtpconn.mime import CRLF, RenderedMessage, StreamedPart
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from email.message import Message
     from email.policy import Policy
 
@@ -418,11 +419,14 @@ class SmtpSession:
 
     # -- sending ------------------------------------------------------------------------------------
 
-    def send(self, message: Message) -> SendResult:
+    def send(self, message: Message, *, on_commit: Callable[[str], None] | None = None) -> SendResult:
         """Send one message, retrying only where that cannot deliver it twice.
 
         Envelope recipients come from To, Cc and Bcc; the Bcc header is not sent. A Message-ID is added
         if the message has none. Raises :class:`RecipientsRefusedError` if every recipient is refused.
+
+        :param on_commit: Called with the Message-ID right before the body's final ``.`` is sent: the point
+            after which the message may have been delivered (at most once per call of this method).
         """
         envelope = Envelope.of(message)
         wire = copy.copy(message)  # shallow: the header list is replaced below, the parts are shared
@@ -447,7 +451,9 @@ class SmtpSession:
             for attempt in retrying:
                 with attempt:
                     final = attempt.retry_state.attempt_number > s.retry_limit
-                    return self._send_once(rendered, envelope, message_id, body_8bit=body_8bit, final=final)
+                    return self._send_once(
+                        rendered, envelope, message_id, body_8bit=body_8bit, final=final, on_commit=on_commit
+                    )
         except SmtpConnError as exc:
             if exc.transient and s.retry_limit:
                 exc.args = (f"{exc.args[0]} Gave up after {s.retry_limit + 1} attempts.", *exc.args[1:])
@@ -460,7 +466,14 @@ class SmtpSession:
         log.warning("SMTP attempt %d failed: %s Retrying in %.1f s.", state.attempt_number, exc, wait)
 
     def _send_once(
-        self, rendered: RenderedMessage, envelope: Envelope, message_id: str, *, body_8bit: bool, final: bool
+        self,
+        rendered: RenderedMessage,
+        envelope: Envelope,
+        message_id: str,
+        *,
+        body_8bit: bool,
+        final: bool,
+        on_commit: Callable[[str], None] | None = None,
     ) -> SendResult:
         s = self.settings
         size = rendered.size
@@ -526,6 +539,12 @@ class SmtpSession:
         with self._translate_errors("sending the message body (the server cannot have accepted it)"):
             rendered.write_to(stream)
             stream.flush()
+        if on_commit is not None:
+            try:
+                on_commit(message_id)
+            except BaseException:
+                self._discard()  # mid-DATA without the final dot: the server drops the message
+                raise
         try:
             smtp.send(stream.terminator)
             code, reply = smtp.getreply()

@@ -16,6 +16,7 @@ except ImportError:  # pragma: no cover - Airflow 3.0
     from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from email.message import Message
 
     from airflow.sdk import Connection
@@ -90,12 +91,13 @@ class SmtpConnHook(BaseHook):
         if session is not None:
             session.close()
 
-    def send(self, message: Message) -> SendResult:
-        """Send one ``email.message.EmailMessage``; see :meth:`SmtpSession.send` for the delivery rules."""
+    def send(self, message: Message, *, on_commit: Callable[[str], None] | None = None) -> SendResult:
+        """Send one ``email.message.EmailMessage``; see :meth:`SmtpSession.send` for the delivery rules and
+        ``on_commit``."""
         if self._session is not None:
-            return self._session.send(message)
+            return self._session.send(message, on_commit=on_commit)
         with self as hook:
-            return hook.get_conn().send(message)
+            return hook.get_conn().send(message, on_commit=on_commit)
 
     def test_connection(self) -> tuple[bool, str]:
         """Connect, TLS, EHLO, AUTH and NOOP, sending no mail; never raises."""
