@@ -306,3 +306,82 @@ def test_mapped_chunks_each_run_one_session(smtp_server, smtp_conn):
     assert smtp_server.connections == 3
     assert sorted(m.message["Subject"] for m in smtp_server.messages) == sorted(f"For r{i}" for i in range(7))
     assert len({m.message_id for m in smtp_server.messages}) == 7
+
+
+KILLED_DAG = """
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import DAG
+
+from airflow_provider_smtpconn.operators.mail_merge import MailMergeOperator
+
+with DAG("merge_killed", schedule=None, start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)) as dag:
+    MailMergeOperator(
+        task_id="merge",
+        rows=[{{"id": f"k{{i}}", "email": f"reader{{i}}@example.org"}} for i in range({rows})],
+        row_key="id",
+        to="{{{{ row.email }}}}",
+        subject="For {{{{ row.id }}}}",
+        max_failures=None,
+        retries=1,
+    )
+"""
+
+CHILD = """
+import sys
+sys.path.insert(0, {tests!r})
+import importlib.util
+spec = importlib.util.spec_from_file_location("killed_dag", {dag_file!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+from airflow_helpers import run_dag
+import datetime as dt
+when = dt.datetime.fromisoformat({logical_date!r})
+run_dag(module.dag, logical_date=when, run_after=when)
+print("the merge finished: the worker was not killed", flush=True)
+"""
+
+
+def test_a_worker_killed_mid_merge_then_retried_sends_every_row_exactly_once(smtp_conn, tmp_path):
+    """A worker process is killed (SIGKILL) by the server as it accepts the 3rd message, before the 250 reaches
+    the worker; the retry skips the two accepted rows, reports the third as unknown, and sends the rest."""
+    import importlib.util
+
+    dag_file = tmp_path / "killed_dag.py"
+    dag_file.write_text(KILLED_DAG.format(rows=6))
+    logical_date = "2026-02-01T00:00:00+00:00"
+    child: list[subprocess.Popen] = []
+
+    def kill_on_third(n: int) -> None:
+        if n == 3:
+            os.kill(child[0].pid, signal.SIGKILL)
+
+    with RecordingServer(on_accept=kill_on_third) as server:
+        smtp_conn(server)
+        script = CHILD.format(tests=str(Path(__file__).parent), dag_file=str(dag_file), logical_date=logical_date)
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        child.append(proc)
+        output, _ = proc.communicate(timeout=240)
+        assert proc.returncode == -signal.SIGKILL, output.decode(errors="replace")[-3000:]
+        assert [m.message["Subject"] for m in server.messages] == ["For k0", "For k1", "For k2"]
+
+        spec = importlib.util.spec_from_file_location("killed_dag", dag_file)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        server.on_accept = None
+        when = dt.datetime.fromisoformat(logical_date)
+        dag_run = run_dag(module.dag, logical_date=when, run_after=when)  # the same run: its task is retried
+
+        assert task_states(dag_run)["merge"][0] == "success"  # dag.test() re-runs a cleared task as try 1
+        subjects = [m.message["Subject"] for m in server.messages]
+        assert subjects == [f"For k{i}" for i in range(6)]  # every row exactly once
+        rows_out = outcomes_of(xcom_value(dag_run, "merge"))
+        assert [(k, r["status"]) for k, r in rows_out.items()] == [
+            ("k0", "sent"), ("k1", "sent"), ("k2", "unknown"), ("k3", "sent"), ("k4", "sent"), ("k5", "sent"),
+        ]  # fmt: skip
+        assert "no answer was recorded" in rows_out["k2"]["detail"]
+        assert rows_out["k2"]["message_id"] == server.messages[2].message_id
+        for message in server.messages:
+            assert server.count(message.message_id) == 1
