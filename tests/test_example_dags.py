@@ -138,8 +138,11 @@ def test_mail_merge_sends_each_customer_their_statement(dagbag, smtp_server, smt
     assert attachments_of(zoe) == {"statement-3.csv": b"day,amount\n2026-01-21,0.00\n"}
     result = xcom_value(dag_run, "send_statements")
     assert (result["sent"], result["total"]) == (3, 3)
+    ids = {m.rcpt_tos[0]: m.message_id for m in smtp_server.messages}
     assert {row[0]: row[2] for row in result["outcomes"]} == {
-        str(i): m.message_id for i, m in zip((1, 2, 3), sorted(smtp_server.messages, key=lambda m: m.rcpt_tos[0]))
+        "1": ids["ada@example.org"],
+        "2": ids["grace@example.org"],
+        "3": ids["zoe@example.org"],
     }
 
 

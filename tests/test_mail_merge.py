@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -72,7 +71,10 @@ def test_each_row_gets_its_own_message_over_one_session(smtp_server, smtp_conn):
             subject="Statement {{ row.id }} for {{ dag.dag_id }}",
             text="Hello {{ row.name }}, your balance is {{ row.balance }}.",
             html="<p>Hello <b>{{ row.name }}</b></p>{% for i in range(2) %}<i>{{ i }}</i>{% endfor %}",
-            attachments={"filename": "statement-{{ row.id }}.csv", "content": "id,balance\n{{ row.id }},{{ row.balance }}\n"},
+            attachments={
+                "filename": "statement-{{ row.id }}.csv",
+                "content": "id,balance\n{{ row.id }},{{ row.balance }}",
+            },
             headers={"X-Customer": "{{ row.id }}"},
         )
     dag_run = run_dag(dag)
@@ -90,7 +92,7 @@ def test_each_row_gets_its_own_message_over_one_session(smtp_server, smtp_conn):
     assert text_of(zoe, "html") == "<p>Hello <b>Zoë</b></p><i>0</i><i>1</i>\n"
     (attachment,) = zoe.iter_attachments()
     assert attachment.get_filename() == "statement-9.csv"
-    assert attachment.get_payload(decode=True) == b"id,balance\n9,99.90"  # Jinja drops a trailing newline
+    assert attachment.get_payload(decode=True) == b"id,balance\n9,99.90"
     result = xcom_value(dag_run, "merge")
     assert {k: result[k] for k in ("sent", "refused", "failed", "unknown", "skipped", "total")} == {
         "sent": 3, "refused": 0, "failed": 0, "unknown": 0, "skipped": 0, "total": 3,
@@ -296,9 +298,10 @@ def test_mapped_chunks_each_run_one_session(smtp_server, smtp_conn):
         def chunks():
             return chunk_rows(rows, 3)
 
-        MailMergeOperator.partial(task_id="merge", row_key="id", to="{{ row.email }}", subject="For {{ row.id }}").expand(
-            rows=chunks()
+        merge = MailMergeOperator.partial(
+            task_id="merge", row_key="id", to="{{ row.email }}", subject="For {{ row.id }}"
         )
+        merge.expand(rows=chunks())
     dag_run = run_dag(dag)
 
     states = [(ti.map_index, str(ti.state)) for ti in dag_run.get_task_instances() if ti.task_id == "merge"]
