@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -388,3 +389,34 @@ def test_a_worker_killed_mid_merge_then_retried_sends_every_row_exactly_once(smt
         assert rows_out["k2"]["message_id"] == server.messages[2].message_id
         for message in server.messages:
             assert server.count(message.message_id) == 1
+
+
+def test_rows_from_sql_in_batches(smtp_server, smtp_conn, monkeypatch, tmp_path):
+    import sqlite3
+
+    db_file = tmp_path / "people.db"
+    with sqlite3.connect(db_file) as db:
+        db.execute("CREATE TABLE people (id INTEGER, email TEXT)")
+        db.executemany("INSERT INTO people VALUES (?, ?)", [(i, f"p{i}@example.org") for i in range(5)])
+        db.execute("INSERT INTO people VALUES (5, 'broken')")
+    monkeypatch.setenv("AIRFLOW_CONN_PEOPLE_DB", json.dumps({"conn_type": "sqlite", "host": str(db_file)}))
+    smtp_conn(smtp_server)
+    with make_dag("merge_sql") as dag:
+        MailMergeOperator(
+            task_id="merge",
+            sql="SELECT id, email FROM people WHERE id >= :low ORDER BY id",
+            parameters={"low": 1},
+            conn_id="people_db",
+            batch_size=2,
+            row_key="id",
+            to="{{ row.email }}",
+            subject="Person {{ row.id }}",
+            on_bad_row="skip",
+        )
+    dag_run = run_dag(dag)
+
+    assert task_states(dag_run)["merge"] == ("success", 1)
+    assert [m.message["Subject"] for m in smtp_server.messages] == [f"Person {i}" for i in range(1, 5)]
+    result = xcom_value(dag_run, "merge")
+    assert (result["sent"], result["skipped"]) == (4, 1)
+    assert result["outcomes"][-1][:2] == ["5", "skipped"]
