@@ -362,6 +362,12 @@ def case_rows(contender: str, n: int, tmpdir: str) -> dict[str, Any]:
 
 # -- the child worker ----------------------------------------------------------------------------------------
 
+def _merge_cases() -> dict[str, Any]:
+    import bench_merge  # the mail merge cases live in their own module; it imports this one
+
+    return {"merge": bench_merge.case_merge, "mergemem": bench_merge.case_mergemem}
+
+
 CASES = {"large": case_large, "many": case_many, "import": case_import, "rows": case_rows}
 
 
@@ -370,7 +376,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     params = {k: v for k, v in job.items() if k not in ("case", "contender")}
     if job["case"] == "many":
         params["items"] = personalised(params.pop("n"))
-    return CASES[job["case"]](job["contender"], **params)
+    return {**CASES, **_merge_cases()}[job["case"]](job["contender"], **params)
 
 
 def main(argv: list[str]) -> None:
