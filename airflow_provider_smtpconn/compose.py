@@ -8,18 +8,20 @@ header values that may not contain line breaks). The operator and the notifier b
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
-from email.policy import SMTP as _SMTP
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtpconn.exceptions import MessageError
-from airflow_provider_smtpconn.mime import StreamedPart
+from airflow_provider_smtpconn.envelope import Envelope
+from airflow_provider_smtpconn.exceptions import HeaderInjectionError, InvalidMessageError
+from airflow_provider_smtpconn.headers import HEADERS as _HEADERS
+from airflow_provider_smtpconn.headers import SMTP
+from airflow_provider_smtpconn.render import StreamedPart
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
     from datetime import datetime
     from email.headerregistry import Address
 
@@ -30,34 +32,15 @@ IMPORTANCE = {
     "normal": ("normal", "3 (Normal)"),
     "low": ("low", "5 (Lowest)"),
 }
-# Headers the message's structure or its own parameters own; setting them through `headers` would clash.
-_RESERVED = frozenset(
-    h.lower()
-    for h in (
-        "From", "To", "Cc", "Bcc", "Reply-To", "Subject", "Date", "Message-ID", "MIME-Version",
-        "Content-Type", "Content-Transfer-Encoding", "Content-Disposition", "Importance", "X-Priority",
-    )
-)  # fmt: skip
-
-
-class _CachedHeaderRegistry(HeaderRegistry):
-    """A ``HeaderRegistry`` that makes each header class once; the standard one builds a new class (``type()``)
-    for every header it parses, which is much of the cost of composing a small message."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._classes: dict[str, type] = {}
-
-    def __getitem__(self, name: str) -> type:
-        key = name.lower()
-        cls = self._classes.get(key)
-        if cls is None:
-            cls = self._classes[key] = super().__getitem__(name)
-        return cls
-
-
-_HEADERS = _CachedHeaderRegistry()
-SMTP = _SMTP.clone(header_factory=_HEADERS)
+# Headers the message's structure or its own parameters own, and the parameter to use instead.
+_RESERVED = {
+    "from": "from_email", "to": "to", "cc": "cc", "bcc": "bcc", "reply-to": "reply_to", "subject": "subject",
+    "importance": "importance", "x-priority": "importance",
+    "date": "none: the date is set when the message is composed",
+    "message-id": "none: it is derived from the task so it stays the same across retries",
+    "mime-version": "text, html and attachments", "content-type": "text, html and attachments",
+    "content-transfer-encoding": "text, html and attachments", "content-disposition": "attachments",
+}  # fmt: skip
 
 
 @dataclass
@@ -81,8 +64,24 @@ class EmailSpec:
     date: datetime | None = None
 
     def build(self) -> EmailMessage:
-        """Compose the message, or raise :class:`MessageError` naming the field and value at fault."""
+        """Compose the message, or raise :class:`InvalidMessageError` naming the field and value at fault."""
+        return compose_message(self).message
+
+    def compose(self) -> ComposedEmail:
+        """Compose the message and its envelope from the same parsed addresses.
+
+        :raises InvalidMessageError: naming the field and value at fault (subclasses for attachments and
+            header injection).
+        """
         return compose_message(self)
+
+
+@dataclass(frozen=True)
+class ComposedEmail:
+    """A composed message and its SMTP envelope (the addresses parsed once, for both)."""
+
+    message: EmailMessage
+    envelope: Envelope
 
 
 def parse_addresses(value: Any, field_name: str) -> list[Address]:
@@ -101,10 +100,10 @@ def parse_addresses(value: Any, field_name: str) -> list[Address]:
             if item is None:
                 continue
             if not isinstance(item, str):
-                raise MessageError(f"{field_name} has {item!r}, which is not an address (text).")
+                raise InvalidMessageError(f"{field_name} has {item!r}, which is not an address (text).")
             pieces.extend(_split(item))
     else:
-        raise MessageError(f"{field_name} {value!r} is not an address, a list of addresses, or text.")
+        raise InvalidMessageError(f"{field_name} {value!r} is not an address, a list of addresses, or text.")
     addresses: list[Address] = []
     invalid: list[str] = []
     seen: set[str] = set()
@@ -118,7 +117,7 @@ def parse_addresses(value: Any, field_name: str) -> list[Address]:
             seen.add(address.addr_spec.lower())
             addresses.append(address)
     if invalid:
-        raise MessageError(f"{field_name} has invalid address{'es' if len(invalid) > 1 else ''}: {invalid}.")
+        raise InvalidMessageError(f"{field_name} has invalid address{'es' if len(invalid) > 1 else ''}: {invalid}.")
     return addresses
 
 
@@ -175,10 +174,17 @@ def _parse_one(text: str) -> Address:
 
 def _check_text(name: str, value: Any) -> str:
     if not isinstance(value, str):
-        raise MessageError(f"{name} {value!r} is not text.")
-    if "\r" in value or "\n" in value:
-        raise MessageError(f"{name} {value!r} contains a line break, which could inject a header.")
+        raise InvalidMessageError(f"{name} {value!r} is not text.")
     return value
+
+
+@contextmanager
+def _field(name: str, value: str | None = None) -> Iterator[None]:
+    """Header errors raised inside name the parameter ``name`` (and its ``value``) the header came from."""
+    try:
+        yield
+    except HeaderInjectionError as exc:
+        raise exc.naming(name, value) from None
 
 
 def _body_cte(body: str) -> str | None:
@@ -186,53 +192,66 @@ def _body_cte(body: str) -> str | None:
     return None if body.isascii() else "quoted-printable"
 
 
-def compose_message(spec: EmailSpec) -> EmailMessage:
-    """Build the ``EmailMessage`` for ``spec``; see :class:`EmailSpec`."""
+def compose_message(spec: EmailSpec) -> ComposedEmail:
+    """Build the ``EmailMessage`` and envelope for ``spec``; see :class:`EmailSpec`.
+
+    :raises InvalidMessageError: naming the field and value at fault.
+    """
     senders = parse_addresses(spec.sender, "from_email")
     if len(senders) != 1:
-        raise MessageError(f"from_email {spec.sender!r} must be exactly one address.")
+        raise InvalidMessageError(f"from_email {spec.sender!r} must be exactly one address.")
     to, cc, bcc = (parse_addresses(v, n) for v, n in ((spec.to, "to"), (spec.cc, "cc"), (spec.bcc, "bcc")))
     reply_to = parse_addresses(spec.reply_to, "reply_to")
     if not (to or cc or bcc):
-        raise MessageError("No recipient: give at least one address in to, cc or bcc.")
+        raise InvalidMessageError("No recipient: give at least one address in to, cc or bcc.")
 
     msg = EmailMessage(policy=SMTP)
     msg["From"] = senders[0]
     for name, addresses in (("To", to), ("Cc", cc), ("Bcc", bcc), ("Reply-To", reply_to)):
         if addresses:
             msg[name] = addresses
-    msg["Subject"] = _check_text("subject", spec.subject or "")
+    with _field("subject"):
+        msg["Subject"] = _check_text("subject", spec.subject or "")
     msg["Date"] = format_datetime(spec.date) if spec.date else _now()
     msg["Message-ID"] = spec.message_id or make_message_id(senders[0].domain, *spec.identity)
-    if spec.importance is not None:
-        level = str(spec.importance).strip().lower()
-        if level not in IMPORTANCE:
-            raise MessageError(f"importance {spec.importance!r} is not one of high, normal or low.")
-        msg["Importance"], msg["X-Priority"] = IMPORTANCE[level]
+    _set_importance(msg, spec.importance)
     for name, value in (spec.headers or {}).items():
         _add_header(msg, name, value)
-
     _set_bodies(msg, spec.text, spec.html)
-    inline = [a for a in spec.attachments if a.content_id]
-    attached = [a for a in spec.attachments if not a.content_id]
-    if inline and spec.html is not None:
-        html_part = msg if spec.text is None else msg.get_payload()[1]  # type: ignore[index]
+    _attach(msg, spec.attachments, has_html=spec.html is not None, has_text=spec.text is not None)
+    recipients = [a.addr_spec for a in (*to, *cc, *bcc)]
+    return ComposedEmail(msg, Envelope.from_addresses(senders[0].addr_spec, recipients))
+
+
+def _set_importance(msg: EmailMessage, importance: str | None) -> None:
+    if importance is None:
+        return
+    level = str(importance).strip().lower()
+    if level not in IMPORTANCE:
+        raise InvalidMessageError(f"importance {importance!r} is not one of high, normal or low.")
+    msg["Importance"], msg["X-Priority"] = IMPORTANCE[level]
+
+
+def _attach(msg: EmailMessage, attachments: list[Attachment], *, has_html: bool, has_text: bool) -> None:
+    inline = [a for a in attachments if a.content_id]
+    attached = [a for a in attachments if not a.content_id]
+    if inline and has_html:
+        html_part = msg if not has_text else msg.get_payload()[1]  # type: ignore[index]
         html_part.make_related()
         for attachment in inline:
             html_part.attach(_part(attachment, "inline"))
     else:
-        attached = list(spec.attachments)
+        attached = list(attachments)
     if attached:
         msg.make_mixed()
         for attachment in attached:
             msg.attach(_part(attachment, "inline" if attachment.content_id else "attachment"))
-    return msg
 
 
 def _set_bodies(msg: EmailMessage, text: str | None, html: str | None) -> None:
     for name, body in (("text", text), ("html", html)):
         if body is not None and not isinstance(body, str):
-            raise MessageError(f"{name} must be text, not {type(body).__name__}.")
+            raise InvalidMessageError(f"{name} must be text, not {type(body).__name__}.")
     if text is None and html is None:
         text = ""
     if text is not None:
@@ -246,21 +265,26 @@ def _set_bodies(msg: EmailMessage, text: str | None, html: str | None) -> None:
 
 def _add_header(msg: EmailMessage, name: Any, value: Any) -> None:
     if not isinstance(name, str) or not name or any(ord(c) < 33 or ord(c) > 126 or c == ":" for c in name):
-        raise MessageError(f"headers has an invalid header name {name!r}.")
+        raise InvalidMessageError(f"headers has an invalid header name {name!r}.")
     if name.lower() in _RESERVED:
-        raise MessageError(f"headers sets {name!r}, which the operator sets itself; use its own parameter instead.")
-    msg[name] = _check_text(f"headers[{name!r}]", value if isinstance(value, str) else str(value))
+        raise InvalidMessageError(
+            f"headers sets {name!r}, which the operator sets itself; use its parameter {_RESERVED[name.lower()]}."
+        )
+    field = f"headers[{name!r}]"
+    with _field(field):
+        msg[name] = _check_text(field, value if isinstance(value, str) else str(value))
 
 
 def _part(attachment: Attachment, disposition: str) -> StreamedPart:
-    return StreamedPart(
-        attachment.source,
-        filename=attachment.filename,
-        content_type=attachment.content_type,
-        disposition=disposition,
-        content_id=attachment.content_id,
-        policy=SMTP,
-    )
+    with _field("attachments: filename", attachment.filename):
+        return StreamedPart(
+            attachment.source,
+            filename=attachment.filename,
+            content_type=attachment.content_type,
+            disposition=disposition,
+            content_id=attachment.content_id,
+            policy=SMTP,
+        )
 
 
 def _now() -> str:

@@ -37,25 +37,25 @@ def send_email(
 
     The sender is ``from_email`` if configured, else the connection's ``from_email`` (or its login).
     """
-    from airflow_provider_smtpconn.attachments import normalize_attachments
-    from airflow_provider_smtpconn.compose import EmailSpec
     from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
+    from airflow_provider_smtpconn.sending import EmailRequest, prepare_email, send_email
 
     hook = SmtpConnHook(smtp_conn_id=conn_id or SmtpConnHook.default_conn_name)
     sender = from_email if from_email and from_email != _AIRFLOW_PLACEHOLDER_SENDER else None
-    sender = sender or hook.from_email or from_email
-    message = EmailSpec(
-        sender=sender or "",
+    request = EmailRequest(
         to=to,
         cc=cc,
         bcc=bcc,
+        from_email=sender or hook.from_email or from_email,
         subject=subject or "",
         html=html_content or "",
-        attachments=normalize_attachments(files, hook.max_attachment_bytes),
+        attachments=files,
         headers=custom_headers,
-    ).build()
+        on_refused="warn",  # an alert that reached some recipients is not a failed task
+    )
     if dryrun:
+        prepare_email(request, hook)  # every check a send makes; nothing is sent
         log.info("Dry run: would send %r to %s.", subject, to)
         return
-    result = hook.send(message)
+    result = send_email(request, hook)
     log.info("Sent %s to %s.", result.message_id, ", ".join(result.accepted))

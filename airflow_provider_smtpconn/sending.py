@@ -1,205 +1,210 @@
-"""What ``SendEmailOperator`` and ``SendEmailNotifier`` share: their message parameters and one send.
+"""The one send path: a frozen :class:`EmailRequest`, a hook and the task's identity in, a ``SendResult`` out.
 
-Airflow renders the parameters; :meth:`EmailParameters.send_email` normalises the attachments, composes the
-message once with :mod:`~airflow_provider_smtpconn.compose`, and hands it to the hook (or, for a dry run, to an
-``.eml`` file). Heavy modules (the transport, csv, json, mimetypes) are imported only when a task runs.
+The operator, the notifier, the email backend and the ``smtpconn send-test`` command all call
+:func:`send_email`. It resolves the sender, normalises the attachments, composes the message once (addresses
+parsed once, for the headers and the envelope), and hands it to the hook, or for a dry run to an ``.eml`` file.
+A caller that sends many messages (a mail merge) uses its two halves: :func:`prepare_email` (checks
+everything, connects nowhere) and :func:`deliver`. Heavy modules are imported only when a message is sent.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtpconn.exceptions import MessageError
+from airflow_provider_smtpconn.exceptions import InvalidMessageError, RecipientsRefusedError
 
 if TYPE_CHECKING:
-    from email.message import EmailMessage
+    from collections.abc import Callable, Mapping
 
-    import jinja2
-    from airflow.sdk import Context
-
+    from airflow_provider_smtpconn.compose import ComposedEmail
     from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
+    from airflow_provider_smtpconn.transport import SendResult
 
 log = logging.getLogger(__name__)
 
 ON_REFUSED = ("fail", "warn")
+#: The attachment limit of a dry run whose connection cannot be read, in MiB.
+DRY_RUN_ATTACHMENT_MB = 10
 
 
-class NotATemplateFile(str):
-    """A string Airflow renders as Jinja but never loads as a template file.
+@dataclass(frozen=True)
+class EmailRequest:
+    """The message parameters after rendering; see ``SendEmailOperator`` for each one's accepted forms.
 
-    Airflow applies ``template_ext`` to every templated field, so an attachment named ``report.html`` would be
-    read as a Jinja template (at parse time, even replaced by its content). Airflow tests that with
-    ``value.endswith(tuple(template_ext))``; this string answers no to that one question.
+    :param to: Recipients: text separated by ``,`` or ``;``, or a list.
+    :param from_email: The sender; ``None`` for the connection's.
+    :param attachments: Any form ``attachments.normalize_attachments`` accepts.
+    :param on_refused: ``fail`` or ``warn`` when some recipients (not all) are refused.
+    :param max_attachment_mb: The largest single attachment in MiB; ``None`` for the connection's.
     """
 
-    __slots__ = ()
+    to: Any = None
+    cc: Any = None
+    bcc: Any = None
+    reply_to: Any = None
+    from_email: str | None = None
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+    attachments: Any = None
+    importance: str | None = None
+    headers: Mapping[str, Any] | None = None
+    on_refused: str = "fail"
+    max_attachment_mb: float | str | None = None
 
-    def endswith(self, suffix: Any, *args: Any) -> bool:
-        if isinstance(suffix, tuple) and not args:
-            return False
-        return str.endswith(self, suffix, *args)
-
-
-def not_template_files(value: Any) -> Any:
-    """Wrap every string inside ``value`` (lists, tuples, dict values) as :class:`NotATemplateFile`."""
-    if isinstance(value, str) and not isinstance(value, NotATemplateFile):
-        return NotATemplateFile(value)
-    if isinstance(value, list):
-        return [not_template_files(v) for v in value]
-    if value.__class__ is tuple:
-        return tuple(not_template_files(v) for v in value)
-    if isinstance(value, dict):
-        return {k: not_template_files(v) for k, v in value.items()}
-    return value
-
-
-class EmailParameters:
-    """The message parameters of the operator and the notifier, and sending one email from them.
-
-    Subclasses call :meth:`_set_email_parameters` from ``__init__`` and :meth:`send_email` with the context.
-    """
-
-    EMAIL_TEMPLATE_FIELDS: tuple[str, ...] = (
-        "to",
-        "cc",
-        "bcc",
-        "reply_to",
-        "from_email",
-        "subject",
-        "text",
-        "html",
-        "attachments",
-        "importance",
-        "headers",
-        "on_refused",
-        "max_attachment_mb",
-    )
-    template_ext = (".html", ".txt", ".j2")
-    template_fields_renderers = {"html": "html", "text": "txt", "headers": "json", "attachments": "py"}
-
-    smtp_conn_id: str
-    dry_run: bool
-
-    def _set_email_parameters(
-        self,
-        *,
-        smtp_conn_id: str,
-        to: Any,
-        cc: Any,
-        bcc: Any,
-        reply_to: Any,
-        from_email: str | None,
-        subject: str | None,
-        text: str | None,
-        html: str | None,
-        attachments: Any,
-        importance: str | None,
-        headers: dict[str, Any] | None,
-        on_refused: str,
-        max_attachment_mb: float | str | None,
-        dry_run: bool,
-    ) -> None:
-        self.smtp_conn_id = smtp_conn_id
-        self.to = to
-        self.cc = cc
-        self.bcc = bcc
-        self.reply_to = reply_to
-        self.from_email = from_email
-        self.subject = subject
-        self.text = text
-        self.html = html
-        self.attachments = not_template_files(attachments)
-        self.importance = importance
-        self.headers = headers
-        self.on_refused = on_refused
-        self.max_attachment_mb = max_attachment_mb
-        self.dry_run = dry_run
-
-    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
-        """Render as Airflow does; a body template file that does not exist is bad input, not worth a retry."""
-        import jinja2
-
-        try:
-            super().render_template_fields(context, jinja_env)  # type: ignore[misc]
-        except jinja2.TemplateNotFound as exc:
-            field = next((f for f in self.template_fields if getattr(self, f, None) == exc.name), "a field")  # type: ignore[attr-defined]
-            raise MessageError(
-                f"{field} names the template file {exc.name!r}, which is not in the DAG folder or its "
-                "template_searchpath."
-            ) from None
-
-    # -- the one send ------------------------------------------------------------------------------
-
-    def send_email(self, context: Context, *, identity: tuple[Any, ...]) -> dict[str, Any]:
-        """Check every input, compose the message, send it (or write it for a dry run); return the result.
-
-        :param identity: What makes the Message-ID stable (the same values give the same Message-ID).
-        """
-        from airflow_provider_smtpconn.attachments import normalize_attachments
-        from airflow_provider_smtpconn.compose import EmailSpec
-        from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
-
-        on_refused = str(self.on_refused).strip().lower()
-        if on_refused not in ON_REFUSED:
-            raise MessageError(f"on_refused {self.on_refused!r} is not 'fail' or 'warn'.")
-        hook = SmtpConnHook(smtp_conn_id=self.smtp_conn_id)
-        sender = self.from_email or _connection_sender(hook, required=not self.dry_run)
-        if not sender:
-            raise MessageError(
-                f"No sender: give from_email, or set from_email (or a login that is an address) on connection "
-                f"{self.smtp_conn_id!r}."
-            )
-        max_bytes = self._max_attachment_bytes(hook)
-        spec = EmailSpec(
-            sender=sender,
-            to=self.to,
-            cc=self.cc,
-            bcc=self.bcc,
-            reply_to=self.reply_to,
-            subject=_as_text("subject", self.subject) or "",
-            text=_as_text("text", self.text),
-            html=_as_text("html", self.html),
-            attachments=normalize_attachments(self.attachments, max_bytes),
-            importance=self.importance,
-            headers=self.headers,
-            identity=identity,
+    def with_defaults(self, *, subject: str, text: str) -> EmailRequest:
+        """This request with ``subject`` and the plain-text body filled in where not given (no body at all)."""
+        return replace(
+            self,
+            subject=self.subject if self.subject is not None else subject,
+            text=text if self.text is None and self.html is None else self.text,
         )
-        message = spec.build()
-        if self.dry_run:
-            return _write_dry_run(message, context)
-        result = hook.send(message)
-        if result.refused:
-            if on_refused == "fail":
-                from airflow_provider_smtpconn.exceptions import RecipientsRefusedError
 
-                raise RecipientsRefusedError(
-                    f"Delivered to {', '.join(result.accepted)} but the server refused "
-                    + "; ".join(f"{a} ({c} {t})" for a, (c, t) in result.refused.items())
-                    + f". Message-ID {result.message_id}; not resent (on_refused='fail').",
-                    result.refused,
-                    result.accepted,
-                )
-            for address, (code, text) in result.refused.items():
-                log.warning("Recipient %s was refused: %s %s", address, code, text)
-        log.info("Sent %s to %d recipient(s) (%d bytes).", result.message_id, len(result.accepted), result.size_bytes)
-        return result.to_dict()
 
-    def _max_attachment_bytes(self, hook: SmtpConnHook) -> int | None:
-        if self.max_attachment_mb not in (None, ""):
-            try:
-                mb = float(self.max_attachment_mb)  # type: ignore[arg-type]
-                if mb <= 0:
-                    raise ValueError
-            except (TypeError, ValueError):
-                raise MessageError(f"max_attachment_mb {self.max_attachment_mb!r} is not a number above 0.") from None
-            return int(mb * 1024 * 1024)
+@dataclass(frozen=True)
+class PreparedEmail:
+    """A request checked and composed, ready to send: nothing invalid reaches the server."""
+
+    composed: ComposedEmail
+    on_refused: str
+
+    @property
+    def message_id(self) -> str:
+        """The Message-ID header, with its angle brackets."""
+        return str(self.composed.message["Message-ID"]).strip()
+
+
+def send_email(
+    request: EmailRequest,
+    hook: SmtpConnHook,
+    *,
+    identity: tuple[Any, ...] = (),
+    dry_run: bool = False,
+    dry_run_name: tuple[str, ...] = ("dag", "run", "task"),
+    on_commit: Callable[[str], object] | None = None,
+) -> SendResult:
+    """Check every input, compose the message once, and send it (or write it to an ``.eml`` for a dry run).
+
+    :param identity: What makes the Message-ID stable (the same values give the same Message-ID); empty for a
+        random one.
+    :param dry_run_name: Folder and file name parts of the dry run's ``.eml`` (DAG, run, task).
+    :param on_commit: Passed to the transport: called with the Message-ID right before the final ``.``.
+    :raises InvalidMessageError: (and subclasses) for bad input, before anything connects.
+    :raises SmtpConfigError: for a bad connection field, before anything connects.
+    :raises RecipientsRefusedError: all recipients refused, or some with ``on_refused='fail'``.
+    :raises SmtpProviderError: (subclasses) for what the transport could not do; see ``transport.py``.
+    """
+    prepared = prepare_email(request, hook, identity=identity, sender_required=not dry_run)
+    if dry_run:
+        return write_dry_run(prepared, dry_run_name)
+    return deliver(prepared, hook, on_commit=on_commit)
+
+
+def prepare_email(
+    request: EmailRequest, hook: SmtpConnHook, *, identity: tuple[Any, ...] = (), sender_required: bool = True
+) -> PreparedEmail:
+    """Resolve the sender, normalise the attachments and compose; connects nowhere.
+
+    :raises InvalidMessageError: naming the parameter and value at fault.
+    """
+    from airflow_provider_smtpconn.attachments import normalize_attachments
+    from airflow_provider_smtpconn.compose import EmailSpec
+
+    on_refused = str(request.on_refused).strip().lower()
+    if on_refused not in ON_REFUSED:
+        raise InvalidMessageError(f"on_refused {request.on_refused!r} is not 'fail' or 'warn'.")
+    sender = request.from_email or _connection_sender(hook, required=sender_required)
+    if not sender:
+        raise InvalidMessageError(
+            f"No sender: give from_email, or set from_email (or a login that is an address) on connection "
+            f"{hook.smtp_conn_id!r}."
+        )
+    spec = EmailSpec(
+        sender=sender,
+        to=request.to,
+        cc=request.cc,
+        bcc=request.bcc,
+        reply_to=request.reply_to,
+        subject=_as_text("subject", request.subject) or "",
+        text=_as_text("text", request.text),
+        html=_as_text("html", request.html),
+        attachments=normalize_attachments(request.attachments, _max_attachment_bytes(request, hook, sender_required)),
+        importance=request.importance,
+        headers=request.headers,
+        identity=identity,
+    )
+    return PreparedEmail(spec.compose(), on_refused)
+
+
+def deliver(
+    prepared: PreparedEmail, hook: SmtpConnHook, *, on_commit: Callable[[str], object] | None = None
+) -> SendResult:
+    """Send a prepared email through ``hook`` (its open session, if any) and apply ``on_refused``.
+
+    :raises RecipientsRefusedError: if some recipients were refused and ``on_refused`` is ``fail`` (the message
+        was delivered to the others and is not resent), or if all were.
+    """
+    composed = prepared.composed
+    result = hook.send(composed.message, envelope=composed.envelope, on_commit=on_commit)
+    if result.refused:
+        refused = "; ".join(f"{a} ({c} {t})" for a, (c, t) in result.refused.items())
+        if prepared.on_refused == "fail":
+            raise RecipientsRefusedError(
+                f"Delivered to {', '.join(result.accepted)} but the server refused {refused}. "
+                f"Message-ID {result.message_id}; not resent (on_refused='fail').",
+                result.refused,
+                result.accepted,
+            )
+        for address, (code, text) in result.refused.items():
+            log.warning("Recipient %s was refused: %s %s", address, code, text)
+    log.info("Sent %s to %d recipient(s) (%d bytes).", result.message_id, len(result.accepted), result.size_bytes)
+    return result
+
+
+def write_dry_run(prepared: PreparedEmail, name: tuple[str, ...]) -> SendResult:
+    """Write the message to ``$TMPDIR/smtpconn-dry-run/<dag>/<run>/<task>.eml`` instead of sending it."""
+    import tempfile
+    from pathlib import Path
+
+    from airflow_provider_smtpconn.render import FileSink, write_message
+    from airflow_provider_smtpconn.transport import SendResult
+
+    message = prepared.composed.message
+    *folders, file_name = (_safe(part) for part in name)
+    folder = Path(tempfile.gettempdir(), "smtpconn-dry-run", *folders)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{file_name}.eml"
+    with path.open("wb") as file:
+        write_message(message, FileSink(file), message.policy)
+    size = path.stat().st_size
+    recipients = prepared.composed.envelope.recipients
+    subject = str(message["Subject"])
+    log.info(
+        "Dry run: wrote %s (%d bytes) for %s, subject %r; nothing was sent.", path, size, ", ".join(recipients), subject
+    )
+    return SendResult(prepared.message_id, [], {}, size, eml_path=str(path), dry_run=True)
+
+
+def _max_attachment_bytes(request: EmailRequest, hook: SmtpConnHook, connection_required: bool) -> int:
+    if request.max_attachment_mb not in (None, ""):
         try:
-            return hook.max_attachment_bytes
-        except Exception:
-            if self.dry_run:  # a dry run may have no connection at all
-                return 10 * 1024 * 1024
-            raise
+            mb = float(request.max_attachment_mb)  # type: ignore[arg-type]
+            if not (math.isfinite(mb) and mb > 0):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise InvalidMessageError(
+                f"max_attachment_mb {request.max_attachment_mb!r} is not a number above 0."
+            ) from None
+        return int(mb * 1024 * 1024)
+    try:
+        return hook.max_attachment_bytes
+    except Exception:
+        if not connection_required:  # a dry run may have no connection at all
+            return DRY_RUN_ATTACHMENT_MB * 1024 * 1024
+        raise
 
 
 def _connection_sender(hook: SmtpConnHook, *, required: bool) -> str | None:
@@ -215,41 +220,8 @@ def _as_text(name: str, value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, (bytes, bytearray)):
-        raise MessageError(f"{name} is bytes; give text.")
+        raise InvalidMessageError(f"{name} is bytes; give text.")
     return str(value)
-
-
-def _write_dry_run(message: EmailMessage, context: Context) -> dict[str, Any]:
-    import tempfile
-    from pathlib import Path
-
-    from airflow_provider_smtpconn.compose import recipients_of
-    from airflow_provider_smtpconn.mime import FileSink, write_message
-
-    ti = context.get("ti")
-    parts = [getattr(ti, "dag_id", "dag"), getattr(ti, "run_id", "run"), getattr(ti, "task_id", "task")]
-    folder = Path(tempfile.gettempdir(), "smtpconn-dry-run", *(_safe(p) for p in parts[:2]))
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{_safe(parts[2])}.eml"
-    with path.open("wb") as file:
-        write_message(message, FileSink(file), message.policy)
-    recipients = recipients_of(message.get_all(h, []) for h in ("To", "Cc", "Bcc"))
-    size = path.stat().st_size
-    log.info(
-        "Dry run: wrote %s (%d bytes) for %s, subject %r; nothing was sent.",
-        path,
-        size,
-        ", ".join(recipients),
-        str(message["Subject"]),
-    )
-    return {
-        "message_id": str(message["Message-ID"]),
-        "accepted": [],
-        "refused": {},
-        "size_bytes": size,
-        "eml_path": str(path),
-        "dry_run": True,
-    }
 
 
 def _safe(part: Any) -> str:

@@ -176,6 +176,14 @@ def _ours_operator(task_id: str, attachments: Any) -> Any:
     return op
 
 
+def _ours_send(op: Any, identity: tuple[str, ...]) -> None:
+    """What the operator's execute does, without a task context."""
+    from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
+    from airflow_provider_smtpconn.sending import send_email
+
+    send_email(op.email_request(), SmtpConnHook(smtp_conn_id=op.smtp_conn_id), identity=identity)
+
+
 def _official_send(files: list[str]) -> None:
     from airflow.providers.smtp.hooks.smtp import SmtpHook
 
@@ -186,7 +194,7 @@ def _official_send(files: list[str]) -> None:
 def send_file(contender: str, path: str, tag: str) -> None:
     """Send one message with ``path`` attached, the contender's way."""
     if contender == "ours":
-        _ours_operator(f"large_{tag}", [path]).send_email({}, identity=("bench", "large", tag))
+        _ours_send(_ours_operator(f"large_{tag}", [path]), ("bench", "large", tag))
     elif contender == "official":
         _official_send([path])
     else:
@@ -333,8 +341,7 @@ def _send_rows(contender: str, rows: list[list[Any]], csv_path: Any) -> None:
     import io
 
     if contender == "ours":
-        op = _ours_operator("rows", [{"filename": "rows.csv", "content": rows}])
-        op.send_email({}, identity=("bench", "rows"))
+        _ours_send(_ours_operator("rows", [{"filename": "rows.csv", "content": rows}]), ("bench", "rows"))
     elif contender == "official":
         # The official hook attaches files only: write the CSV to disk, then attach the path.
         with csv_path.open("w", newline="", encoding="utf-8") as file:
@@ -361,6 +368,7 @@ def case_rows(contender: str, n: int, tmpdir: str) -> dict[str, Any]:
 
 
 # -- the child worker ----------------------------------------------------------------------------------------
+
 
 def _merge_cases() -> dict[str, Any]:
     import bench_merge  # the mail merge cases live in their own module; it imports this one

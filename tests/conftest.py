@@ -9,14 +9,10 @@ from __future__ import annotations
 import os
 import shutil
 import ssl
-import sys
 import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="smtpconn-airflow-home-")
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
@@ -30,8 +26,8 @@ import logging  # noqa: E402
 
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
 
-from airflow_helpers import connection_json  # noqa: E402
-from fault_server import BlackHole, FaultServer, closed_port  # noqa: E402
+from support.airflow_helpers import connection_json  # noqa: E402
+from support.fault_server import BlackHole, FaultServer, closed_port  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -49,7 +49,7 @@ def test_hook_meta_shows_the_smtpconn_form(client):
     assert set(smtpconn["extra_fields"]) == set(EXTRA_FIELDS)
     tls = smtpconn["extra_fields"]["tls_mode"]
     assert tls["schema"]["title"] == "TLS mode"
-    assert tls["schema"]["enum"] == ["starttls", "implicit", "none"]
+    assert tls["schema"]["enum"] == ["auto", "starttls", "implicit", "none"]
     assert "port 587" in tls["description"]
     assert smtpconn["extra_fields"]["access_token"]["schema"]["format"] == "password"
     assert smtpconn["extra_fields"]["timeout"]["value"] == 30

@@ -17,11 +17,13 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from airflow_helpers import connection_json, run_dag, task_states
-from reliability_log import record
+from support.airflow_helpers import connection_json, run_dag, task_states
+from support.reliability_log import record
 
 from airflow_provider_smtpconn.exceptions import AttachmentError, MessageError, SmtpConfigError
+from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
 from airflow_provider_smtpconn.operators.smtp import SendEmailOperator
+from airflow_provider_smtpconn.sending import send_email
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -267,7 +269,7 @@ def _define_connection(monkeypatch: pytest.MonkeyPatch, server: Any, fields: dic
 
 def _send(params: dict[str, Any]) -> None:
     operator = SendEmailOperator(task_id="bad_input", **{"to": "a@example.org", "text": "hi", **params})
-    operator.send_email({}, identity=("bad-input",))  # type: ignore[arg-type]
+    send_email(operator.email_request(), SmtpConnHook(operator.smtp_conn_id), identity=("bad-input",))
 
 
 def _check_message(case_id: str, text: str, shows: tuple[str, ...]) -> None:

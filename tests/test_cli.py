@@ -239,7 +239,7 @@ def test_send_test_exits_1_when_a_recipient_is_refused(smtp_server, smtp_conn, c
 def test_send_test_fails_with_exit_1_against_a_closed_port(free_port, smtp_conn, capsys):
     smtp_conn(SimpleNamespace(host="127.0.0.1", port=free_port), retry_limit=0)
     assert main(["send-test", "smtpconn_default", "--to", "me@example.org"]) == 1
-    assert capsys.readouterr().err.startswith("FAILED: SmtpConnectionError")
+    assert capsys.readouterr().err.startswith("FAILED: SmtpNetworkError")
 
 
 # -- arguments ------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from airflow_helpers import run_dag, task_states, xcom_value
+from support.airflow_helpers import run_dag, task_states, xcom_value
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 

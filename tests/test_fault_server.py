@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import pathlib
-import sys
-
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-
 import base64
 import smtplib
 import socket
@@ -17,7 +12,7 @@ from email.message import EmailMessage
 
 import pytest
 import trustme
-from fault_server import HOST, BlackHole, FaultServer, closed_port
+from support.fault_server import HOST, BlackHole, FaultServer, closed_port
 
 TIMEOUT = 3.0
 

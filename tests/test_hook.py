@@ -108,7 +108,7 @@ def test_test_connection_success_reports_tls_and_user(starttls_server, smtp_conn
         ("untrusted", "certificate of 127.0.0.1"),
         ("no_starttls", "does not offer STARTTLS"),
         ("bad_setting", "tls_mode 'tls' is not one of"),
-        ("black_hole", "no answer within 0.5 s"),
+        ("black_hole", "sent no greeting within 0.5 s: the server may expect TLS from the first byte"),
     ],
 )
 def test_test_connection_failures_say_what_failed_and_never_raise(
@@ -142,7 +142,7 @@ def test_secrets_are_registered_with_the_masker(smtp_server, smtp_conn):
 
 
 def test_airflow_connections_test_cli(smtp_server, free_port):
-    from airflow_helpers import connection_json
+    from support.airflow_helpers import connection_json
 
     env = {
         **os.environ,

@@ -21,8 +21,8 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from airflow_helpers import run_dag
-from reliability_log import record
+from support.airflow_helpers import run_dag
+from support.reliability_log import record
 
 from airflow_provider_smtpconn.compose import EmailSpec, make_message_id
 from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook

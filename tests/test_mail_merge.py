@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from airflow_helpers import run_dag, task_states, xcom_value
-from fault_server import FaultServer
+from support.airflow_helpers import run_dag, task_states, xcom_value
+from support.fault_server import FaultServer
 
 from airflow_provider_smtpconn.operators.mail_merge import MailMergeOperator
 
@@ -340,7 +340,7 @@ import importlib.util
 spec = importlib.util.spec_from_file_location("killed_dag", {dag_file!r})
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-from airflow_helpers import run_dag
+from support.airflow_helpers import run_dag
 import datetime as dt
 when = dt.datetime.fromisoformat({logical_date!r})
 run_dag(module.dag, logical_date=when, run_after=when)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
-from email.message import EmailMessage
+from types import SimpleNamespace
 
 import jinja2
 import pytest
 
-from airflow_provider_smtpconn.exceptions import MessageError, RecipientsRefusedError
+from airflow_provider_smtpconn.exceptions import InvalidMessageError, RecipientsRefusedError
 from airflow_provider_smtpconn.merge import journal as j
 from airflow_provider_smtpconn.merge.journal import Journal, journal_path
 from airflow_provider_smtpconn.merge.outcomes import Outcomes, failure_limit
@@ -27,11 +27,11 @@ def test_xcom_rows_as_dicts_or_lists_with_columns():
     assert list(XComRows([{"a": 1}, {"a": 2}])) == [(0, {"a": 1}), (1, {"a": 2})]
     assert list(XComRows([[1, "x"]], columns=["n", "s"])) == [(0, {"n": 1, "s": "x"})]
     assert list(XComRows([(1,)], columns=[("n", "int")])) == [(0, {"n": 1})]  # a cursor description works too
-    with pytest.raises(MessageError, match=r"rows\[0\] is a list; give columns"):
+    with pytest.raises(InvalidMessageError, match=r"rows\[0\] is a list; give columns"):
         list(XComRows([[1]]))
-    with pytest.raises(MessageError, match=r"rows\[1\] has 1 values but columns names 2"):
+    with pytest.raises(InvalidMessageError, match=r"rows\[1\] has 1 values but columns names 2"):
         list(XComRows([[1, 2], [3]], columns=["a", "b"]))
-    with pytest.raises(MessageError, match="rows is str"):
+    with pytest.raises(InvalidMessageError, match="rows is str"):
         XComRows("not rows")
 
 
@@ -57,12 +57,12 @@ def test_spooled_rows_query_once_and_replay_the_same_rows(tmp_path):
 def test_row_keys_and_chunks():
     assert key_of({"id": 7}, "id", 3) == "7"
     assert key_of({"id": 7}, None, 3) == "3"
-    with pytest.raises(MessageError, match="has no column 'ID'"):
+    with pytest.raises(InvalidMessageError, match="has no column 'ID'"):
         key_of({"id": 7}, "ID", 0)
-    with pytest.raises(MessageError, match="has an empty 'id'"):
+    with pytest.raises(InvalidMessageError, match="has an empty 'id'"):
         key_of({"id": " "}, "id", 0)
     assert chunk_rows(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
-    with pytest.raises(MessageError, match="chunk size 0"):
+    with pytest.raises(InvalidMessageError, match="chunk size 0"):
         chunk_rows([1], 0)
 
 
@@ -84,9 +84,9 @@ def test_fields_compile_once_and_render_per_row(tmp_path):
     variables["row"] = {}
     with pytest.raises(jinja2.UndefinedError):
         html.render(variables)
-    with pytest.raises(MessageError, match="subject is not a valid Jinja template"):
+    with pytest.raises(InvalidMessageError, match="subject is not a valid Jinja template"):
         compile_field("subject", "{{ row.x ", env)
-    with pytest.raises(MessageError, match="html names the template file 'missing.html'"):
+    with pytest.raises(InvalidMessageError, match="html names the template file 'missing.html'"):
         compile_field("html", "missing.html", env, (".html",))
     assert compile_field("x", "{{ range(2) | list }}", env).render(variables_for(env, {})) == "[0, 1]"
 
@@ -136,7 +136,7 @@ def test_rate_limiter_spaces_message_starts():
     limiter.wait()
     assert slept == [1.5]  # 2 s apart; the third came late enough
     assert RateLimiter(None).wait() == 0.0
-    with pytest.raises(MessageError, match="max_per_minute 0 is not a number above 0"):
+    with pytest.raises(InvalidMessageError, match="max_per_minute 0 is not a number above 0"):
         RateLimiter(0)
 
 
@@ -144,7 +144,7 @@ def test_session_budget():
     budget = SessionBudget(2)
     assert [budget.spend() for _ in range(5)] == [False, True, False, True, False]
     assert not any(SessionBudget(None).spend() for _ in range(100))
-    with pytest.raises(MessageError, match="messages_per_session 1.5 is not a whole number"):
+    with pytest.raises(InvalidMessageError, match="messages_per_session 1.5 is not a whole number"):
         SessionBudget(1.5)  # type: ignore[arg-type]
 
 
@@ -156,7 +156,7 @@ def test_failure_limit_counts_and_fractions():
     assert failure_limit(3, 10) == 3
     assert failure_limit(0.25, 10) == 2
     for bad in (-1, 1.5, True, "3"):
-        with pytest.raises(MessageError, match="max_failures"):
+        with pytest.raises(InvalidMessageError, match="max_failures"):
             failure_limit(bad, 10)
 
 
@@ -176,23 +176,21 @@ def test_outcomes_summary_lists_problem_rows_when_there_are_too_many():
 # -- the runner with a recording sender -----------------------------------------------------------------------
 
 
-def _message(key: str, row: dict) -> EmailMessage:
+def _message(key: str, row: dict) -> SimpleNamespace:
     if "@" not in row["to"]:
-        raise MessageError(f"to {row['to']!r} is not an address.")
-    msg = EmailMessage()
-    msg["To"], msg["Message-ID"] = row["to"], f"<{key}@x>"
-    return msg
+        raise InvalidMessageError(f"to {row['to']!r} is not an address.")
+    return SimpleNamespace(to=row["to"], message_id=f"<{key}@x>")
 
 
 def _merge(tmp_path, rows, **kwargs):
     sent, closed = [], []
 
     def send(message, on_commit):
-        if message["To"] == "refused@x.org":
+        if message.to == "refused@x.org":
             raise RecipientsRefusedError("refused", {"refused@x.org": (550, "no")}, [])
-        on_commit(message["Message-ID"])
-        sent.append(message["To"])
-        return SendResult(message["Message-ID"], [message["To"]], {}, 10)
+        on_commit(message.message_id)
+        sent.append(message.to)
+        return SendResult(message.message_id, [message.to], {}, 10)
 
     journal = Journal(tmp_path / "j", 1)
     merge = Merge(

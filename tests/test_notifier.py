@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from airflow_helpers import run_dag, task_states
+from support.airflow_helpers import run_dag, task_states
 
 from airflow_provider_smtpconn.notifications.smtp import SendEmailNotifier
 

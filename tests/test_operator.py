@@ -10,7 +10,7 @@ import re
 from email.policy import default as default_policy
 
 import pytest
-from airflow_helpers import run_dag, task_states, xcom_value
+from support.airflow_helpers import run_dag, task_states, xcom_value
 
 from airflow_provider_smtpconn.operators.smtp import SendEmailOperator
 

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import structlog
-from airflow_helpers import run_dag, task_states, xcom_value
-from fault_server import FaultServer
-from reliability_log import record
+from support.airflow_helpers import run_dag, task_states, xcom_value
+from support.fault_server import FaultServer
+from support.reliability_log import record
 
 from airflow_provider_smtpconn.exceptions import SmtpAuthError
 from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook

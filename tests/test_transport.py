@@ -8,11 +8,12 @@ from email.message import EmailMessage
 from email.policy import SMTP
 
 import pytest
-from fault_server import FaultServer
+from support.fault_server import FaultServer
 
 from airflow_provider_smtpconn.exceptions import (
     DeliveryUnknownError,
     MessageTooLargeError,
+    NoGreetingError,
     RecipientsRefusedError,
     SmtpAuthError,
     SmtpConfigError,
@@ -21,7 +22,7 @@ from airflow_provider_smtpconn.exceptions import (
     SmtpTemporaryFailure,
     SmtpTLSError,
 )
-from airflow_provider_smtpconn.mime import StreamedPart
+from airflow_provider_smtpconn.render import StreamedPart
 from airflow_provider_smtpconn.transport import SmtpSession, SmtpSettings
 
 
@@ -302,7 +303,9 @@ def test_connection_dropped_after_the_body_is_not_resent(smtp_server):
 
 def test_server_that_never_greets_times_out_within_the_timeout(black_hole):
     started = time.monotonic()
-    with pytest.raises(SmtpConnectionError, match="no answer within 0.5 s"):
+    with pytest.raises(
+        NoGreetingError, match="no greeting within 0.5 s: the server may expect TLS from the first byte"
+    ):
         send(black_hole, timeout=0.5, retry_limit=0)
     assert time.monotonic() - started < 0.5 + 1.0
 

@@ -1,77 +1,21 @@
-"""The ``smtpconn`` connection type as Airflow's UI shows it: the extra fields, labels, defaults, placeholders.
+"""The ``smtpconn`` connection type as Airflow's UI shows it, derived from the declarations in ``settings.py``.
 
 Airflow 3 reads the form from the provider info (``conn-fields`` and ``ui-field-behaviour``) without importing
-the hook, so this module is plain data and imports nothing.
+the hook, so this module imports nothing heavier than the field declarations.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_smtpconn.settings import FIELDS, ConnectionField
+
 CONN_TYPE = "smtpconn"
 HOOK_CLASS = "airflow_provider_smtpconn.hooks.smtp.SmtpConnHook"
+HOOK_NAME = "SMTP Connector"
 
-#: name -> (label, JSON schema, description). The defaults here are the defaults the hook applies.
-EXTRA_FIELDS: dict[str, tuple[str, dict[str, Any], str]] = {
-    "tls_mode": (
-        "TLS mode",
-        {"type": ["string", "null"], "enum": ["starttls", "implicit", "none"]},
-        "starttls (upgrade a plain connection, port 587), implicit (TLS from the first byte, port 465) or "
-        "none. Empty: implicit on port 465, starttls on any other port.",
-    ),
-    "ignore_self_signed": (
-        "Accept self-signed certificates",
-        {"type": ["boolean", "null"], "default": False},
-        "Keep encryption but skip the certificate chain and host name checks. Prefer a CA bundle.",
-    ),
-    "ca_bundle": (
-        "Private CA bundle",
-        {"type": ["string", "null"], "format": "multiline"},
-        "A path to a PEM file, or the PEM text, of a private CA to trust besides the system store.",
-    ),
-    "from_email": (
-        "Default sender",
-        {"type": ["string", "null"]},
-        "Used when a task gives no from_email; 'Name <address>' is allowed. Empty: the login.",
-    ),
-    "auth_type": (
-        "Authentication",
-        {"type": ["string", "null"], "enum": ["basic", "xoauth2"], "default": "basic"},
-        "basic: the password with PLAIN, LOGIN or CRAM-MD5. xoauth2: an OAuth2 access token in the "
-        "password or in access_token (Gmail, Microsoft 365).",
-    ),
-    "access_token": (
-        "OAuth2 access token",
-        {"type": ["string", "null"], "format": "password"},
-        "For auth_type xoauth2, if not given as the password.",
-    ),
-    "timeout": (
-        "Timeout (seconds)",
-        {"type": ["number", "null"], "default": 30, "minimum": 0},
-        "Bounds the connect, the greeting, the TLS handshake and each SMTP command.",
-    ),
-    "retry_limit": (
-        "Retries",
-        {"type": ["integer", "null"], "default": 3, "minimum": 0},
-        "Retries of transient failures (connection lost, 4xx replies) before the body is sent. A message "
-        "whose body was sent is never resent.",
-    ),
-    "max_attachment_mb": (
-        "Largest attachment (MB)",
-        {"type": ["number", "null"], "default": 10, "minimum": 0},
-        "The largest single attachment a task may send through this connection.",
-    ),
-    "local_hostname": (
-        "EHLO name",
-        {"type": ["string", "null"]},
-        "The name this client gives in EHLO. Empty: this machine's fully qualified name.",
-    ),
-    "allow_plaintext_auth": (
-        "Allow password without TLS",
-        {"type": ["boolean", "null"], "default": False},
-        "With TLS mode none, send credentials to a host other than localhost. Only for a trusted relay.",
-    ),
-}
+#: extra key -> its declaration, in the order the form shows them.
+EXTRA_FIELDS: dict[str, ConnectionField] = {f.key: f for f in FIELDS}
 
 
 def connection_type() -> dict[str, Any]:
@@ -79,18 +23,15 @@ def connection_type() -> dict[str, Any]:
     return {
         "connection-type": CONN_TYPE,
         "hook-class-name": HOOK_CLASS,
-        "hook-name": "SMTP Connector",
-        "conn-fields": {
-            name: {"label": label, "schema": schema, "description": description}
-            for name, (label, schema, description) in EXTRA_FIELDS.items()
-        },
+        "hook-name": HOOK_NAME,
+        "conn-fields": {f.key: f.form_field() for f in FIELDS},
         "ui-field-behaviour": {
             "hidden-fields": ["schema"],
             "relabeling": {"login": "Username"},
             # Airflow's UI shows placeholders for the standard fields only; extras carry hints in descriptions.
             "placeholders": {
                 "host": "smtp.example.com",
-                "port": "587 (starttls), 465 (implicit)",
+                "port": "587 (STARTTLS), 465 (implicit TLS)",
                 "login": "reports@example.com",
                 "password": "password, or an OAuth2 access token for xoauth2",
             },

@@ -15,7 +15,7 @@ import math
 import tempfile
 from typing import IO, TYPE_CHECKING, Any
 
-from airflow_provider_smtpconn.exceptions import MessageError
+from airflow_provider_smtpconn.exceptions import InvalidMessageError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -29,17 +29,17 @@ CSV_COLUMNS = ("row_key", "status", "message_id", "try_number", "detail")
 
 def failure_limit(max_failures: Any, total: int) -> int | None:
     """How many failed rows are allowed among ``total``: ``max_failures`` is a count (a whole number), a
-    fraction (a number between 0 and 1), or ``None`` (no limit). Raises :class:`MessageError`."""
+    fraction (a number between 0 and 1), or ``None`` (no limit). Raises :class:`InvalidMessageError`."""
     if max_failures is None:
         return None
     if isinstance(max_failures, bool) or not isinstance(max_failures, (int, float)) or not math.isfinite(max_failures):
-        raise MessageError(f"max_failures {max_failures!r} is not a count, a fraction between 0 and 1, or None.")
+        raise InvalidMessageError(f"max_failures {max_failures!r} is not a count, a fraction between 0 and 1, or None.")
     if isinstance(max_failures, int):
         if max_failures < 0:
-            raise MessageError(f"max_failures {max_failures!r} is negative.")
+            raise InvalidMessageError(f"max_failures {max_failures!r} is negative.")
         return max_failures
     if not 0 <= max_failures < 1:
-        raise MessageError(
+        raise InvalidMessageError(
             f"max_failures {max_failures!r} is a fraction outside [0, 1); give a count as a whole number."
         )
     return math.floor(max_failures * total)

@@ -7,20 +7,20 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtpconn.exceptions import MessageError
+from airflow_provider_smtpconn.exceptions import InvalidMessageError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 
 def positive_number(name: str, value: Any, *, integer: bool = False) -> float | None:
-    """``value`` checked as a number above 0 (``None`` stays ``None``); raises :class:`MessageError`."""
+    """``value`` checked as a number above 0 (``None`` stays ``None``); raises :class:`InvalidMessageError`."""
     if value is None:
         return None
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
     if not ok or (integer and float(value) != int(value)):
         kind = "a whole number" if integer else "a number"
-        raise MessageError(f"{name} {value!r} is not {kind} above 0.")
+        raise InvalidMessageError(f"{name} {value!r} is not {kind} above 0.")
     return float(value)
 
 

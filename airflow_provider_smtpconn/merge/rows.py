@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from airflow_provider_smtpconn.exceptions import MessageError
+from airflow_provider_smtpconn.exceptions import InvalidMessageError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -28,7 +28,7 @@ Row = tuple[int, str, Mapping[str, Any]]
 SPOOL_BATCH = 500
 
 
-class RowKeyError(MessageError):
+class RowKeyError(InvalidMessageError):
     """One row has no usable key; the row is bad, the merge may go on (``on_bad_row="skip"``)."""
 
 
@@ -37,24 +37,24 @@ def _as_mapping(values: Any, columns: Sequence[str] | None, position: int) -> Ma
         return values
     if isinstance(values, (list, tuple)):
         if columns is None:
-            raise MessageError(
+            raise InvalidMessageError(
                 f"rows[{position}] is a list; give columns (the column names, in order) or rows as dicts."
             )
         if len(values) != len(columns):
-            raise MessageError(f"rows[{position}] has {len(values)} values but columns names {len(columns)}.")
+            raise InvalidMessageError(f"rows[{position}] has {len(values)} values but columns names {len(columns)}.")
         return dict(zip(columns, values, strict=True))
-    raise MessageError(f"rows[{position}] is {type(values).__name__}, not a dict or a list of values.")
+    raise InvalidMessageError(f"rows[{position}] is {type(values).__name__}, not a dict or a list of values.")
 
 
 def check_columns(columns: Any) -> list[str] | None:
-    """``columns`` as a list of names, or ``None``; raises :class:`MessageError` if it is not a list of text."""
+    """``columns`` as a list of names, or ``None``; raises :class:`InvalidMessageError` if it is not a list of text."""
     if columns is None:
         return None
     if isinstance(columns, str) or not isinstance(columns, (list, tuple)):
-        raise MessageError(f"columns {columns!r} is not a list of column names.")
+        raise InvalidMessageError(f"columns {columns!r} is not a list of column names.")
     names = [c[0] if isinstance(c, (list, tuple)) and c else c for c in columns]  # cursor.description too
     if not all(isinstance(n, str) for n in names):
-        raise MessageError(f"columns {columns!r} is not a list of column names (text).")
+        raise InvalidMessageError(f"columns {columns!r} is not a list of column names (text).")
     return names
 
 
@@ -75,7 +75,7 @@ class XComRows:
 
     def __init__(self, rows: Any, columns: Any = None) -> None:
         if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence):
-            raise MessageError(
+            raise InvalidMessageError(
                 f"rows is {type(rows).__name__}; give a list of dicts, or a list of lists plus columns "
                 "(for example an upstream task's .output)."
             )
@@ -159,10 +159,10 @@ def keyed(rows: Iterable[tuple[int, Mapping[str, Any]]], row_key: str | None) ->
 def chunk_rows(rows: Sequence[Any], size: int) -> list[list[Any]]:
     """Split ``rows`` into lists of at most ``size`` rows, for ``MailMergeOperator.partial(...).expand(rows=...)``.
 
-    :raises MessageError: if ``size`` is not a whole number above 0 or ``rows`` is not a list.
+    :raises InvalidMessageError: if ``size`` is not a whole number above 0 or ``rows`` is not a list.
     """
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise MessageError(f"chunk size {size!r} is not a whole number above 0.")
+        raise InvalidMessageError(f"chunk size {size!r} is not a whole number above 0.")
     if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence):
-        raise MessageError(f"rows is {type(rows).__name__}, not a list of rows.")
+        raise InvalidMessageError(f"rows is {type(rows).__name__}, not a list of rows.")
     return [list(rows[start : start + size]) for start in range(0, len(rows), size)]

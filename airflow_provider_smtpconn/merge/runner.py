@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtpconn.exceptions import (
     DeliveryUnknownError,
-    MessageError,
+    InvalidMessageError,
     RecipientsRefusedError,
-    SmtpConnError,
     SmtpPermanentError,
+    SmtpProviderError,
     SmtpTemporaryFailure,
 )
 from airflow_provider_smtpconn.merge import journal as j
@@ -28,7 +28,6 @@ from airflow_provider_smtpconn.merge.rows import RowKeyError, keyed
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
-    from email.message import Message
 
     from airflow_provider_smtpconn.merge.journal import Earlier, Journal
     from airflow_provider_smtpconn.merge.outcomes import Outcomes
@@ -42,11 +41,11 @@ BAD_ROWS_SHOWN = 10
 PROGRESS_SECONDS = 30.0
 
 
-class BadRowsError(MessageError):
+class BadRowsError(InvalidMessageError):
     """Some rows cannot become a message and ``on_bad_row`` is ``fail``: nothing was sent."""
 
 
-class TooManyFailuresError(SmtpConnError):
+class TooManyFailuresError(SmtpProviderError):
     """More rows failed than ``max_failures`` allows; the merge stopped. A retry sends only rows not yet done."""
 
 
@@ -71,14 +70,16 @@ class Merge:
     """One try of a merge. Call :meth:`check`, then :meth:`send`.
 
     :param rows: Iterable twice: ``(position, mapping)`` pairs (see :mod:`.rows`).
-    :param prepare: ``prepare(key, mapping)`` renders and composes the row's message; raises
-        :class:`MessageError` for a bad row.
-    :param send: ``send(message, on_commit)`` sends over the open session (``SmtpConnHook.send``).
+    :param prepare: ``prepare(key, mapping)`` renders and composes the row's message (anything with a
+        ``message_id``, such as ``sending.PreparedEmail``); raises :class:`InvalidMessageError` for a bad row.
+    :param send: ``send(prepared, on_commit=...)`` sends it over the open session and returns the
+        ``SendResult``; partial refusals are in the result, not raised (``sending.deliver`` with
+        ``on_refused="warn"``).
     :param close_session: Ends the current SMTP session (the next send opens a new one).
     """
 
     rows: Iterable[tuple[int, Mapping[str, Any]]]
-    prepare: Callable[[str, Mapping[str, Any]], Message]
+    prepare: Callable[[str, Mapping[str, Any]], Any]
     send: Callable[..., SendResult]
     close_session: Callable[[], None]
     journal: Journal
@@ -91,7 +92,7 @@ class Merge:
 
     def __post_init__(self) -> None:
         if self.on_bad_row not in ON_BAD_ROW:
-            raise MessageError(f"on_bad_row {self.on_bad_row!r} is not 'fail' or 'skip'.")
+            raise InvalidMessageError(f"on_bad_row {self.on_bad_row!r} is not 'fail' or 'skip'.")
         o.failure_limit(self.max_failures, 0)  # checked before any row is read
 
     # -- pass 1 ---------------------------------------------------------------------------------------------
@@ -111,7 +112,7 @@ class Merge:
                 continue
             try:
                 self.prepare(key, mapping)
-            except MessageError as exc:
+            except InvalidMessageError as exc:
                 self._bad(found, key, str(exc))
             else:
                 found.valid += 1
@@ -168,7 +169,7 @@ class Merge:
                 continue
             try:
                 message = self.prepare(key, mapping)
-            except MessageError as exc:
+            except InvalidMessageError as exc:
                 outcomes.add(key, o.SKIPPED, None, try_number, j.describe(exc))
                 continue
             self._send_one(outcomes, key, message)
@@ -187,9 +188,9 @@ class Merge:
         status = (o.REFUSED if earlier.detail else o.SENT) if earlier.status == j.ACCEPTED else o.UNKNOWN
         outcomes.add(key, status, earlier.message_id, earlier.try_number, earlier.detail)
 
-    def _send_one(self, outcomes: Outcomes, key: str, message: Message) -> None:
+    def _send_one(self, outcomes: Outcomes, key: str, message: Any) -> None:
         journal = self.journal
-        message_id = str(message["Message-ID"])
+        message_id = message.message_id
         self.limiter.wait()
         try:
             result = self.send(message, on_commit=lambda mid: journal.write(j.INTENT, key, mid))

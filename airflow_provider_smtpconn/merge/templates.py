@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtpconn.exceptions import MessageError
+from airflow_provider_smtpconn.exceptions import InvalidMessageError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -64,7 +64,7 @@ def compile_field(
     *,
     resolve: Callable[[Any], Any] | None = None,
 ) -> Compiled:
-    """Compile the templates inside ``value`` (field ``name``); raises :class:`MessageError` on a syntax error
+    """Compile the templates inside ``value`` (field ``name``); raises :class:`InvalidMessageError` on a syntax error
     or a template file that cannot be found.
 
     :param template_ext: A top-level text ending in one of these is the name of a template file.
@@ -94,12 +94,14 @@ def _compile(
                 found[0] = True
                 return _Leaf(env.from_string(value))
         except jinja2.TemplateNotFound as exc:
-            raise MessageError(
+            raise InvalidMessageError(
                 f"{name} names the template file {exc.name!r}, which is not in the DAG folder or its "
                 "template_searchpath."
             ) from None
         except jinja2.TemplateSyntaxError as exc:
-            raise MessageError(f"{name} is not a valid Jinja template: {exc.message} (line {exc.lineno}).") from None
+            raise InvalidMessageError(
+                f"{name} is not a valid Jinja template: {exc.message} (line {exc.lineno})."
+            ) from None
         return value
     if isinstance(value, list):
         return [_compile(name, v, env, (), found, resolve) for v in value]

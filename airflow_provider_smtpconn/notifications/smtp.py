@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtpconn.sending import EmailParameters
+from airflow_provider_smtpconn.templating import EMAIL_TEMPLATE_FIELDS, EmailTemplating, not_template_files
 
 try:
     from airflow.sdk.bases.notifier import BaseNotifier
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class SendEmailNotifier(EmailParameters, BaseNotifier):
+class SendEmailNotifier(EmailTemplating, BaseNotifier):
     """Send an email from a DAG or task callback (``on_failure_callback``, ``on_success_callback``, ...).
 
     Takes the same message parameters as :class:`~airflow_provider_smtpconn.operators.smtp.SendEmailOperator`,
@@ -26,7 +26,7 @@ class SendEmailNotifier(EmailParameters, BaseNotifier):
     DAG, task, run, state, try number, the exception if any, and the log URL.
     """
 
-    template_fields: Sequence[str] = (*EmailParameters.EMAIL_TEMPLATE_FIELDS, "smtp_conn_id")
+    template_fields: Sequence[str] = (*EMAIL_TEMPLATE_FIELDS, "smtp_conn_id")
 
     def __init__(
         self,
@@ -47,23 +47,21 @@ class SendEmailNotifier(EmailParameters, BaseNotifier):
         smtp_conn_id: str = "smtpconn_default",
         dry_run: bool = False,
     ) -> None:
-        self._set_email_parameters(
-            smtp_conn_id=smtp_conn_id,
-            to=to,
-            cc=cc,
-            bcc=bcc,
-            reply_to=reply_to,
-            from_email=from_email,
-            subject=subject,
-            text=text,
-            html=html,
-            attachments=attachments,
-            importance=importance,
-            headers=headers,
-            on_refused=on_refused,
-            max_attachment_mb=max_attachment_mb,
-            dry_run=dry_run,
-        )
+        self.to = to
+        self.cc = cc
+        self.bcc = bcc
+        self.reply_to = reply_to
+        self.from_email = from_email
+        self.subject = subject
+        self.text = text
+        self.html = html
+        self.attachments = not_template_files(attachments)
+        self.importance = importance
+        self.headers = headers
+        self.on_refused = on_refused
+        self.max_attachment_mb = max_attachment_mb
+        self.smtp_conn_id = smtp_conn_id
+        self.dry_run = dry_run
         super().__init__()
 
     def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
@@ -77,15 +75,20 @@ class SendEmailNotifier(EmailParameters, BaseNotifier):
         super().render_template_fields(context, jinja_env)
 
     def notify(self, context: Context) -> None:
-        """Send the notification; the defaults describe the run the callback is about."""
+        """Send the notification; without subject and bodies, the defaults describe the run it is about."""
+        from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
+        from airflow_provider_smtpconn.sending import send_email
+
         facts = _facts(context)
-        if self.subject is None:
-            self.subject = _default_subject(facts)
-        if self.text is None and self.html is None:
-            self.text = _default_text(facts)
+        request = self.email_request().with_defaults(subject=_default_subject(facts), text=_default_text(facts))
         identity = ("notify", *(facts.get(k) for k in ("dag_id", "task_id", "run_id", "map_index", "try_number")))
-        identity += (facts.get("state"),)
-        self.send_email(context, identity=identity)
+        send_email(
+            request,
+            SmtpConnHook(smtp_conn_id=self.smtp_conn_id),
+            identity=(*identity, facts.get("state")),
+            dry_run=self.dry_run,
+            dry_run_name=(facts["dag_id"] or "dag", facts["run_id"] or "run", facts["task_id"] or "task"),
+        )
 
 
 def _facts(context: Context) -> dict[str, Any]:

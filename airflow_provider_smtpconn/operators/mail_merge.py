@@ -40,7 +40,7 @@ def chunk_rows(rows: Sequence[Any], size: int) -> list[list[Any]]:
     """Split ``rows`` into lists of at most ``size`` rows: ``MailMergeOperator.partial(...).expand(rows=...)``
     then runs one task instance (one SMTP session) per list.
 
-    :raises MessageError: if ``size`` is not a whole number above 0 or ``rows`` is not a list.
+    :raises InvalidMessageError: if ``size`` is not a whole number above 0 or ``rows`` is not a list.
     """
     from airflow_provider_smtpconn.merge.rows import chunk_rows as chunk
 
@@ -151,6 +151,7 @@ class MailMergeOperator(BaseOperator):
         from airflow_provider_smtpconn.merge.outcomes import Outcomes
         from airflow_provider_smtpconn.merge.pacing import RateLimiter, SessionBudget
         from airflow_provider_smtpconn.merge.runner import Merge
+        from airflow_provider_smtpconn.sending import deliver
 
         ti = context["ti"]
         map_index = getattr(ti, "map_index", -1)
@@ -161,7 +162,7 @@ class MailMergeOperator(BaseOperator):
             merge = Merge(
                 rows=self._row_source(),
                 prepare=self._message_factory(context, hook, (ti.dag_id, ti.task_id, ti.run_id, map_index)),
-                send=hook.send,
+                send=lambda prepared, on_commit: deliver(prepared, hook, on_commit=on_commit),
                 close_session=lambda: hook.get_conn().close(),
                 journal=journal,
                 limiter=RateLimiter(self.max_per_minute),
@@ -187,22 +188,24 @@ class MailMergeOperator(BaseOperator):
     # -- the parts execute wires together ---------------------------------------------------------------
 
     def _row_source(self) -> Any:
-        from airflow_provider_smtpconn.exceptions import MessageError
+        from airflow_provider_smtpconn.exceptions import InvalidMessageError
         from airflow_provider_smtpconn.merge.rows import SpooledRows, XComRows
 
         if (self.sql is None) == (self.rows is None):
-            raise MessageError("Give the rows either as rows (a list) or as sql with conn_id, not both or neither.")
+            raise InvalidMessageError(
+                "Give the rows either as rows (a list) or as sql with conn_id, not both or neither."
+            )
         if self.rows is not None:
             return XComRows(_literal_rows(self.rows), self.columns)
         if not self.conn_id:
-            raise MessageError("sql needs conn_id: the database connection to run it on.")
+            raise InvalidMessageError("sql needs conn_id: the database connection to run it on.")
         return SpooledRows(self._fetch_sql)
 
     def _fetch_sql(self) -> tuple[list[str], Any]:
         """Run ``sql`` on ``conn_id`` through its common-sql hook; the columns and an iterator of row batches."""
         from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-        from airflow_provider_smtpconn.exceptions import MessageError
+        from airflow_provider_smtpconn.exceptions import InvalidMessageError
 
         try:
             from airflow.sdk import BaseHook
@@ -211,7 +214,7 @@ class MailMergeOperator(BaseOperator):
 
         db_hook = BaseHook.get_connection(self.conn_id).get_hook()
         if not isinstance(db_hook, DbApiHook):
-            raise MessageError(f"conn_id {self.conn_id!r} is not a database connection with a common-sql hook.")
+            raise InvalidMessageError(f"conn_id {self.conn_id!r} is not a database connection with a common-sql hook.")
         connection = db_hook.get_conn()
         cursor = connection.cursor()
         try:
@@ -233,12 +236,10 @@ class MailMergeOperator(BaseOperator):
         return columns, batches()
 
     def _message_factory(self, context: Context, hook: Any, identity: tuple[Any, ...]) -> Any:
-        """``prepare(key, row) -> EmailMessage``: render the fields for the row, check and compose."""
-        from airflow_provider_smtpconn.attachments import normalize_attachments
-        from airflow_provider_smtpconn.compose import EmailSpec
-        from airflow_provider_smtpconn.exceptions import MessageError
+        """``prepare(key, row) -> PreparedEmail``: render the fields for the row, then check and compose them."""
+        from airflow_provider_smtpconn.exceptions import InvalidMessageError
         from airflow_provider_smtpconn.merge.templates import compile_field, variables_for
-        from airflow_provider_smtpconn.sending import _as_text
+        from airflow_provider_smtpconn.sending import EmailRequest, prepare_email
 
         env = self.get_template_env()
         fields = {
@@ -249,33 +250,18 @@ class MailMergeOperator(BaseOperator):
             for name in self.row_template_fields
         }  # fmt: skip
         variables = variables_for(env, context)
-        max_bytes = _max_attachment_bytes(self.max_attachment_mb, hook)
-        default_sender: list[str | None] = []
+        max_mb = self.max_attachment_mb if self.max_attachment_mb not in (None, "") else _connection_mb(hook)
 
         def prepare(key: str, row: Any) -> Any:
             variables["row"] = row
             try:
                 values = {name: field.render(variables) for name, field in fields.items()}
-            except MessageError:
+            except InvalidMessageError:
                 raise
             except Exception as exc:  # a template error in one row is that row's problem
-                raise MessageError(f"rendering failed: {type(exc).__name__}: {exc}") from None
-            sender = values["from_email"]
-            if not sender:
-                if not default_sender:
-                    default_sender.append(hook.from_email)
-                sender = default_sender[0]
-                if not sender:
-                    raise MessageError(
-                        f"No sender: give from_email, or set from_email on connection {self.smtp_conn_id!r}."
-                    )
-            return EmailSpec(
-                sender=sender, to=values["to"], cc=values["cc"], bcc=values["bcc"], reply_to=values["reply_to"],
-                subject=_as_text("subject", values["subject"]) or "", text=_as_text("text", values["text"]),
-                html=_as_text("html", values["html"]),
-                attachments=normalize_attachments(values["attachments"], max_bytes),
-                importance=values["importance"] or None, headers=values["headers"], identity=(*identity, key),
-            ).build()  # fmt: skip
+                raise InvalidMessageError(f"rendering failed: {type(exc).__name__}: {exc}") from None
+            request = EmailRequest(**values, on_refused="warn", max_attachment_mb=max_mb)
+            return prepare_email(request, hook, identity=(*identity, key))
 
         return prepare
 
@@ -312,12 +298,12 @@ def _literal_rows(rows: Any) -> Any:
     if isinstance(rows, str) and rows.strip()[:1] in "[(":
         import ast
 
-        from airflow_provider_smtpconn.exceptions import MessageError
+        from airflow_provider_smtpconn.exceptions import InvalidMessageError
 
         try:
             return ast.literal_eval(rows.strip())
         except (ValueError, SyntaxError):
-            raise MessageError("rows is text that is not a Python list literal; give a list.") from None
+            raise InvalidMessageError("rows is text that is not a Python list literal; give a list.") from None
     return rows
 
 
@@ -329,15 +315,6 @@ def _resolve(value: Any, context: Any) -> Any:
     return value
 
 
-def _max_attachment_bytes(max_attachment_mb: Any, hook: Any) -> int:
-    from airflow_provider_smtpconn.exceptions import MessageError
-
-    if max_attachment_mb in (None, ""):
-        return hook.max_attachment_bytes
-    try:
-        mb = float(max_attachment_mb)
-        if not mb > 0:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise MessageError(f"max_attachment_mb {max_attachment_mb!r} is not a number above 0.") from None
-    return int(mb * 1024 * 1024)
+def _connection_mb(hook: Any) -> float:
+    """The connection's attachment limit in MiB, read once for the whole merge."""
+    return hook.max_attachment_bytes / (1024 * 1024)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtpconn.sending import EmailParameters
+from airflow_provider_smtpconn.templating import EMAIL_TEMPLATE_FIELDS, EmailTemplating, not_template_files
 
 try:
     from airflow.sdk import BaseOperator
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class SendEmailOperator(EmailParameters, BaseOperator):
+class SendEmailOperator(EmailTemplating, BaseOperator):
     """Send an email, with attachments built from upstream XComs, and return what the server said.
 
     :param to: Recipients: text separated by ``,`` or ``;``, or a list (templated).
@@ -41,7 +41,7 @@ class SendEmailOperator(EmailParameters, BaseOperator):
     :return: ``message_id``, ``accepted``, ``refused``, ``size_bytes`` (and ``eml_path`` for a dry run).
     """
 
-    template_fields: Sequence[str] = (*EmailParameters.EMAIL_TEMPLATE_FIELDS, "smtp_conn_id")
+    template_fields: Sequence[str] = (*EMAIL_TEMPLATE_FIELDS, "smtp_conn_id")
     ui_color = "#e6f0ff"
 
     def __init__(
@@ -65,26 +65,47 @@ class SendEmailOperator(EmailParameters, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._set_email_parameters(
-            smtp_conn_id=smtp_conn_id,
-            to=to,
-            cc=cc,
-            bcc=bcc,
-            reply_to=reply_to,
-            from_email=from_email,
-            subject=subject,
-            text=text,
-            html=html,
-            attachments=attachments,
-            importance=importance,
-            headers=headers,
-            on_refused=on_refused,
-            max_attachment_mb=max_attachment_mb,
-            dry_run=dry_run,
-        )
+        self.to = to
+        self.cc = cc
+        self.bcc = bcc
+        self.reply_to = reply_to
+        self.from_email = from_email
+        self.subject = subject
+        self.text = text
+        self.html = html
+        self.attachments = not_template_files(attachments)
+        self.importance = importance
+        self.headers = headers
+        self.on_refused = on_refused
+        self.max_attachment_mb = max_attachment_mb
+        self.smtp_conn_id = smtp_conn_id
+        self.dry_run = dry_run
 
     def execute(self, context: Context) -> dict[str, Any]:
-        """Send the email; the Message-ID is the same for every try of this task instance."""
+        """Send the email; the Message-ID is the same for every try of this task instance (until it is cleared)."""
+        from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
+        from airflow_provider_smtpconn.sending import send_email
+
         ti = context["ti"]
-        identity = (ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", -1))
-        return self.send_email(context, identity=identity)
+        result = send_email(
+            self.email_request(),
+            SmtpConnHook(smtp_conn_id=self.smtp_conn_id),
+            identity=task_identity(ti),
+            dry_run=self.dry_run,
+            dry_run_name=(ti.dag_id, ti.run_id, ti.task_id),
+        )
+        return result.to_dict()
+
+
+def task_identity(ti: Any) -> tuple[Any, ...]:
+    """What makes a task instance's Message-ID stable across its automatic retries, and new after a clear.
+
+    Airflow raises ``max_tries`` by the task's ``retries`` when a person clears a task instance, so
+    ``max_tries - retries + 1`` is the first try of the current clear: 1 until the first clear. Receivers such
+    as Gmail drop a message whose Message-ID they already hold, so a deliberate resend needs a new one.
+    """
+    identity: tuple[Any, ...] = (ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", -1))
+    max_tries, retries = getattr(ti, "max_tries", None), getattr(getattr(ti, "task", None), "retries", None)
+    if isinstance(max_tries, int) and isinstance(retries, int) and max_tries - retries + 1 > 1:
+        identity += (f"clear-{max_tries - retries + 1}",)
+    return identity

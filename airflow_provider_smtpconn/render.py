@@ -1,4 +1,4 @@
-"""Writing a message out in chunks, without ever holding it whole.
+"""Flattening a message onto the wire in chunks, without ever holding it whole (the one place MIME is written).
 
 ``email``'s own generator renders every part into a buffer and then copies the buffers into their parent, so a
 message exists several times over in memory while it is flattened; for a 25 MiB attachment that is the
@@ -17,7 +17,7 @@ from email.message import Message, MIMEPart
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from email.policy import Policy
     from pathlib import Path
 
@@ -195,3 +195,41 @@ def _write_headers(part: Message, sink: Sink, policy: Policy) -> None:
 
 def _crlf_lines(text: str) -> bytes:
     return CRLF.join(text.encode("utf-8", "surrogateescape").splitlines())
+
+
+class DataStream:
+    """A :class:`Sink` for SMTP DATA (RFC 5321 §4.5.2): dot-stuffs lines that start with a period and hands the
+    bytes to ``send`` in writes of about ``bufsize`` bytes (64 KiB)."""
+
+    def __init__(self, send: Callable[[bytes], object], bufsize: int = 64 * 1024) -> None:
+        self._send = send
+        self._bufsize = bufsize
+        self._buffer = bytearray()
+        self._line_start = True
+
+    def write(self, data: bytes) -> None:
+        """Add ``data``, stuffing a period at the start of any line."""
+        if not data:
+            return
+        if self._line_start and data[:1] == b".":
+            self._buffer += b"."
+        self._buffer += data.replace(b"\n.", b"\n..")
+        self._line_start = data.endswith(b"\n")
+        if len(self._buffer) >= self._bufsize:
+            self.flush()
+
+    def write_streamed(self, part: StreamedPart) -> None:
+        """Add a streamed part's base64 body; base64 lines never start with a period, so nothing is stuffed."""
+        for chunk in part.iter_base64():
+            self.write(chunk)
+
+    def flush(self) -> None:
+        """Send what is buffered."""
+        if self._buffer:
+            self._send(bytes(self._buffer))
+            self._buffer.clear()
+
+    @property
+    def terminator(self) -> bytes:
+        """The end of DATA: a line with a single period (after a CRLF if the body did not end with one)."""
+        return (b"" if self._line_start else CRLF) + b"." + CRLF

@@ -1,0 +1,60 @@
+"""The SMTP envelope of one message: the sender for MAIL FROM and the recipients for RCPT TO (RFC 5321 §3.3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.utils import getaddresses
+from typing import TYPE_CHECKING
+
+from airflow_provider_smtpconn.exceptions import InvalidMessageError
+
+if TYPE_CHECKING:
+    from email.message import Message
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Sender and recipients of one message (Bcc included), each address once, in header order.
+
+    ``compose`` builds it from the addresses it parsed for the headers; :meth:`of` reads it back from a message
+    made elsewhere.
+    """
+
+    sender: str
+    recipients: list[str]
+
+    @classmethod
+    def of(cls, message: Message) -> Envelope:
+        """Read the envelope from ``Sender``/``From`` and ``To``/``Cc``/``Bcc``.
+
+        :raises InvalidMessageError: if there is no sender or no recipient.
+        """
+        senders = [a for _, a in getaddresses([str(v) for v in message.get_all("Sender", [])]) if a]
+        senders = senders or [a for _, a in getaddresses([str(v) for v in message.get_all("From", [])]) if a]
+        recipients = [
+            a for header in ("To", "Cc", "Bcc") for _, a in getaddresses([str(v) for v in message.get_all(header, [])])
+        ]
+        return cls.from_addresses(senders[0] if senders else "", recipients)
+
+    @classmethod
+    def from_addresses(cls, sender: str, recipients: list[str]) -> Envelope:
+        """The envelope of ``sender`` and ``recipients`` (addr-specs), without duplicates (case-insensitive).
+
+        :raises InvalidMessageError: if there is no sender or no recipient.
+        """
+        if not sender:
+            raise InvalidMessageError("The message has no From address.")
+        unique: list[str] = []
+        seen: set[str] = set()
+        for address in recipients:
+            if address and address.lower() not in seen:
+                seen.add(address.lower())
+                unique.append(address)
+        if not unique:
+            raise InvalidMessageError("The message has no recipient in To, Cc or Bcc.")
+        return cls(sender, unique)
+
+    @property
+    def needs_smtputf8(self) -> bool:
+        """Whether an address itself (not only a display name) is non-ASCII (RFC 6531)."""
+        return not all(a.isascii() for a in (self.sender, *self.recipients))

@@ -1,0 +1,108 @@
+"""Parsing and checking one connection value, typed (JSON extras) or text (the UI stores numbers as text)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from airflow_provider_smtpconn.exceptions import SmtpConfigError
+
+
+def config_error(message: str) -> SmtpConfigError:
+    """A :class:`SmtpConfigError` with ``message``.
+
+    Imported here, not at the top: Airflow's provider discovery imports the field declarations while Airflow
+    itself is still initialising, before the Airflow exceptions this package's errors derive from can load.
+    """
+    from airflow_provider_smtpconn.exceptions import SmtpConfigError
+
+    return SmtpConfigError(message)
+
+
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off", "")
+
+
+def check_number(
+    name: str, value: Any, *, minimum: float, inclusive: bool = True, integer: bool = False
+) -> float | int:
+    """Coerce ``value`` (a number, or its text) and check it is finite and at least (or above) ``minimum``.
+
+    :raises SmtpConfigError: naming the field and the value, if it is not such a number.
+    """
+    kind = "a whole number" if integer else "a number"
+    try:
+        if isinstance(value, bool) or value is None:
+            raise ValueError
+        number = float(value)
+        if not math.isfinite(number) or (integer and not number.is_integer()):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise config_error(f"The connection's {name} {value!r} is not {kind}.") from None
+    if number < minimum or (not inclusive and number == minimum):
+        bound = f"at least {minimum:g}" if inclusive else f"above {minimum:g}"
+        raise config_error(f"The connection's {name} {value!r} must be {bound}.")
+    return int(number) if integer else number
+
+
+def text(name: str, value: Any) -> str | None:
+    """Stripped text, ``None`` if empty; raises :class:`SmtpConfigError` if not text."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise config_error(f"The connection's {name} {value!r} is not text.")
+    return value.strip() or None
+
+
+def flag(name: str, value: Any) -> bool:
+    """A boolean, or its text (true/false, yes/no, on/off, 1/0); raises :class:`SmtpConfigError` otherwise."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise config_error(f"The connection's {name} {value!r} is not true or false.")
+
+
+def number(*, minimum: float, inclusive: bool = True, integer: bool = False) -> Callable[[str, Any], Any]:
+    """A parser for a number field (see :func:`check_number`); empty is ``None``."""
+
+    def parse(name: str, value: Any) -> Any:
+        if value is None or value == "":
+            return None
+        return check_number(name, value, minimum=minimum, inclusive=inclusive, integer=integer)
+
+    return parse
+
+
+def choice(options: tuple[str, ...], *, auto: str | None = None) -> Callable[[str, Any], Any]:
+    """Text that must be one of ``options``; ``auto`` (or empty) means "not set"."""
+
+    def parse(name: str, value: Any) -> Any:
+        given = text(name, value)
+        if given is None or (auto is not None and given.lower() == auto.lower()):
+            return None
+        match = next((o for o in options if o.lower() == given.lower()), None)
+        if match is None:
+            shown = ", ".join(options) + (f" or {auto}" if auto else "")
+            raise config_error(f"{name} {value!r} is not one of {shown}.")
+        return match
+
+    return parse
+
+
+def parse_port(value: Any) -> int | None:
+    """The connection's port as an int (``None`` if empty); raises :class:`SmtpConfigError` if not 1-65535."""
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError
+        port = int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise config_error(f"The connection's port {value!r} is not a number from 1 to 65535.") from None
+    if not 0 < port < 65536:
+        raise config_error(f"The connection's port {value!r} is not a number from 1 to 65535.")
+    return port
