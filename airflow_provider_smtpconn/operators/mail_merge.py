@@ -151,7 +151,6 @@ class MailMergeOperator(BaseOperator):
         from airflow_provider_smtpconn.merge.outcomes import Outcomes
         from airflow_provider_smtpconn.merge.pacing import RateLimiter, SessionBudget
         from airflow_provider_smtpconn.merge.runner import Merge
-        from airflow_provider_smtpconn.sending import deliver
 
         ti = context["ti"]
         map_index = getattr(ti, "map_index", -1)
@@ -162,7 +161,7 @@ class MailMergeOperator(BaseOperator):
             merge = Merge(
                 rows=self._row_source(),
                 prepare=self._message_factory(context, hook, (ti.dag_id, ti.task_id, ti.run_id, map_index)),
-                send=lambda prepared, on_commit: deliver(prepared, hook, on_commit=on_commit),
+                send=lambda outgoing, on_commit: hook.send(outgoing, on_commit=on_commit),
                 close_session=lambda: hook.get_conn().close(),
                 journal=journal,
                 limiter=RateLimiter(self.max_per_minute),
@@ -239,7 +238,6 @@ class MailMergeOperator(BaseOperator):
         """``prepare(key, row) -> PreparedEmail``: render the fields for the row, then check and compose them."""
         from airflow_provider_smtpconn.exceptions import InvalidMessageError
         from airflow_provider_smtpconn.merge.templates import compile_field, variables_for
-        from airflow_provider_smtpconn.sending import EmailRequest, prepare_email
 
         env = self.get_template_env()
         fields = {
@@ -250,7 +248,8 @@ class MailMergeOperator(BaseOperator):
             for name in self.row_template_fields
         }  # fmt: skip
         variables = variables_for(env, context)
-        max_mb = self.max_attachment_mb if self.max_attachment_mb not in (None, "") else _connection_mb(hook)
+        max_bytes = _max_attachment_bytes(self.max_attachment_mb, hook)
+        default_sender: list[str | None] = []
 
         def prepare(key: str, row: Any) -> Any:
             variables["row"] = row
@@ -260,8 +259,11 @@ class MailMergeOperator(BaseOperator):
                 raise
             except Exception as exc:  # a template error in one row is that row's problem
                 raise InvalidMessageError(f"rendering failed: {type(exc).__name__}: {exc}") from None
-            request = EmailRequest(**values, on_refused="warn", max_attachment_mb=max_mb)
-            return prepare_email(request, hook, identity=(*identity, key))
+            if not values["from_email"]:
+                if not default_sender:
+                    default_sender.append(hook.from_email)  # read once, not per row
+                values["from_email"] = default_sender[0]
+            return _compose_row(values, hook, (*identity, key), max_bytes)
 
         return prepare
 
@@ -315,6 +317,38 @@ def _resolve(value: Any, context: Any) -> Any:
     return value
 
 
-def _connection_mb(hook: Any) -> float:
-    """The connection's attachment limit in MiB, read once for the whole merge."""
-    return hook.max_attachment_bytes / (1024 * 1024)
+def _max_attachment_bytes(max_attachment_mb: Any, hook: Any) -> int:
+    """The attachment limit in bytes: the operator's ``max_attachment_mb``, else the connection's (read once)."""
+    from airflow_provider_smtpconn.sending import EmailRequest, _max_attachment_bytes
+
+    return _max_attachment_bytes(EmailRequest(max_attachment_mb=max_attachment_mb), hook, True)
+
+
+def _compose_row(values: dict[str, Any], hook: Any, identity: tuple[Any, ...], max_bytes: int) -> Any:
+    """One row's rendered fields -> the flattened message (``transaction.Outgoing``), checked as
+    ``sending.prepare_email`` checks a request (same sender rules, attachments, errors), composed by
+    ``wire.compose_wire`` (or by ``compose`` for a message with inline images)."""
+    from airflow_provider_smtpconn.attachments import normalize_attachments
+    from airflow_provider_smtpconn.compose import EmailSpec
+    from airflow_provider_smtpconn.exceptions import InvalidMessageError
+    from airflow_provider_smtpconn.sending import _as_text
+    from airflow_provider_smtpconn.transport import SmtpSession
+    from airflow_provider_smtpconn.wire import compose_wire
+
+    sender = values["from_email"]
+    if not sender:
+        raise InvalidMessageError(
+            f"No sender: give from_email, or set from_email (or a login that is an address) on connection "
+            f"{hook.smtp_conn_id!r}."
+        )
+    spec = EmailSpec(
+        sender=sender, to=values["to"], cc=values["cc"], bcc=values["bcc"], reply_to=values["reply_to"],
+        subject=_as_text("subject", values["subject"]) or "", text=_as_text("text", values["text"]),
+        html=_as_text("html", values["html"]), attachments=normalize_attachments(values["attachments"], max_bytes),
+        importance=values["importance"], headers=values["headers"], identity=identity,
+    )  # fmt: skip
+    outgoing = compose_wire(spec)
+    if outgoing is None:
+        composed = spec.compose()
+        outgoing = SmtpSession.outgoing(composed.message, composed.envelope)
+    return outgoing
