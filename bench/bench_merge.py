@@ -13,6 +13,7 @@ Every contender renders the same Jinja templates once per row (subject, greeting
 from __future__ import annotations
 
 import gc
+import itertools
 import os
 import sqlite3
 import time
@@ -38,6 +39,7 @@ HTML = """<html><body><p>Hello <b>{{ row.name }}</b>,</p>
 <table border="1"><tr><th>orders</th><th>returns</th><th>total</th></tr>
 <tr><td>{{ row.orders }}</td><td>{{ row.returns }}</td><td>{{ row.total }} EUR</td></tr></table>
 <p>Regards,<br>The data team</p></body></html>"""
+_RUNS = itertools.count()
 COLUMNS = ("id", "name", "email", "number", "month", "orders", "returns", "total")
 
 
@@ -57,7 +59,8 @@ def _ours(tmpdir: str, tag: str, **source: Any) -> int:
         task_id=f"merge_{tag}", row_key="id", to="{{ row.email }}", subject=SUBJECT, text=TEXT, html=HTML,
         smtp_conn_id=OURS_CONN, journal_dir=os.path.join(tmpdir, "journal"), **source,
     )  # fmt: skip
-    ti = SimpleNamespace(dag_id="bench", task_id=op.task_id, run_id=f"{tag}-{os.getpid()}", map_index=-1, try_number=1)
+    run_id = f"{tag}-{os.getpid()}-{next(_RUNS)}"  # a new run: its journal starts empty
+    ti = SimpleNamespace(dag_id="bench", task_id=op.task_id, run_id=run_id, map_index=-1, try_number=1)
     result = op.execute({"ti": ti, "run_id": ti.run_id})  # type: ignore[arg-type]
     return result["sent"]
 
