@@ -24,10 +24,11 @@ from airflow_provider_smtpconn.exceptions import (
 )
 from airflow_provider_smtpconn.merge import journal as j
 from airflow_provider_smtpconn.merge import outcomes as o
+from airflow_provider_smtpconn.merge.prefetch import Prefetch
 from airflow_provider_smtpconn.merge.rows import RowKeyError, keyed
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from airflow_provider_smtpconn.merge.journal import Earlier, Journal
     from airflow_provider_smtpconn.merge.outcomes import Outcomes
@@ -148,45 +149,56 @@ class Merge:
     # -- pass 2 ---------------------------------------------------------------------------------------------
 
     def send_all(self, outcomes: Outcomes, check: Check) -> None:
-        """Send every good row not done by an earlier try, recording each outcome; raises
-        :class:`TooManyFailuresError` when ``max_failures`` is exceeded, and session-level errors as they come."""
+        """Send every good row not done by an earlier try, recording each outcome in row order; raises
+        :class:`TooManyFailuresError` when ``max_failures`` is exceeded, and session-level errors as they come.
+
+        A :class:`~.prefetch.Prefetch` thread renders and composes the next rows while this one waits for the
+        server; sends, journal lines and outcomes all happen here.
+        """
         limit = o.failure_limit(self.max_failures, check.valid + len(self.done))
-        seen_duplicates: set[int] = set()
         progress = time.monotonic()
+        with Prefetch(self._ready(check)) as ready:
+            for key, status, payload in ready:
+                if status is not None:
+                    outcomes.add(key, status, *payload)
+                    continue
+                self._send_one(outcomes, key, payload)
+                if limit is not None and outcomes.failures > limit:
+                    raise TooManyFailuresError(
+                        f"{outcomes.failures} rows were refused, failed or are unknown, more than max_failures "
+                        f"{self.max_failures!r} allows ({limit} of {check.valid + len(self.done)}); the merge "
+                        f"stopped after row {key!r}. A retry sends only the rows not yet accepted."
+                    )
+                if time.monotonic() - progress > PROGRESS_SECONDS:
+                    progress = time.monotonic()
+                    done = sum(outcomes.counts.values())
+                    log.info("Mail merge: %d of %d rows done (%s).", done, check.rows, outcomes.counts)
+
+    def _ready(self, check: Check) -> Iterator[tuple[str, str | None, Any]]:
+        """Every row in order: ``(key, None, message)`` to send, or ``(key, status, (message_id, try_number,
+        detail))`` for a row already decided (bad, a repeated key, or done by an earlier try)."""
+        seen_duplicates: set[int] = set()
         try_number = self.journal.try_number
         for position, key, mapping in keyed(self.rows, self.row_key):
             if isinstance(key, RowKeyError):
-                outcomes.add(f"#{position}", o.SKIPPED, None, try_number, f"row {position} {key}")
+                yield f"#{position}", o.SKIPPED, (None, try_number, f"row {position} {key}")
                 continue
             if check.duplicates and (digest := key_hash(key)) in check.duplicates:
                 if digest in seen_duplicates:
-                    outcomes.add(key, o.SKIPPED, None, try_number, "repeats the row_key of an earlier row")
+                    yield key, o.SKIPPED, (None, try_number, "repeats the row_key of an earlier row")
                     continue
                 seen_duplicates.add(digest)
             earlier = self.done.get(key)
             if earlier is not None:
-                self._record_earlier(outcomes, key, earlier)
+                status = (o.REFUSED if earlier.detail else o.SENT) if earlier.status == j.ACCEPTED else o.UNKNOWN
+                yield key, status, (earlier.message_id, earlier.try_number, earlier.detail)
                 continue
             try:
                 message = self.prepare(key, mapping)
             except InvalidMessageError as exc:
-                outcomes.add(key, o.SKIPPED, None, try_number, j.describe(exc))
+                yield key, o.SKIPPED, (None, try_number, j.describe(exc))
                 continue
-            self._send_one(outcomes, key, message)
-            if limit is not None and outcomes.failures > limit:
-                raise TooManyFailuresError(
-                    f"{outcomes.failures} rows were refused, failed or are unknown, more than max_failures "
-                    f"{self.max_failures!r} allows ({limit} of {check.valid + len(self.done)}); the merge stopped "
-                    f"after row {key!r}. A retry sends only the rows not yet accepted."
-                )
-            if time.monotonic() - progress > PROGRESS_SECONDS:
-                progress = time.monotonic()
-                done = sum(outcomes.counts.values())
-                log.info("Mail merge: %d of %d rows done (%s).", done, check.rows, outcomes.counts)
-
-    def _record_earlier(self, outcomes: Outcomes, key: str, earlier: Earlier) -> None:
-        status = (o.REFUSED if earlier.detail else o.SENT) if earlier.status == j.ACCEPTED else o.UNKNOWN
-        outcomes.add(key, status, earlier.message_id, earlier.try_number, earlier.detail)
+            yield key, None, message
 
     def _send_one(self, outcomes: Outcomes, key: str, message: Any) -> None:
         journal = self.journal
