@@ -235,7 +235,7 @@ class MailMergeOperator(BaseOperator):
         return columns, batches()
 
     def _message_factory(self, context: Context, hook: Any, identity: tuple[Any, ...]) -> Any:
-        """``prepare(key, row) -> PreparedEmail``: render the fields for the row, then check and compose them."""
+        """``prepare(key, row) -> Outgoing``: render the fields for the row, then check and compose them."""
         from airflow_provider_smtpconn.exceptions import InvalidMessageError
         from airflow_provider_smtpconn.merge.templates import compile_field, variables_for
 
