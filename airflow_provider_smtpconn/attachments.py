@@ -11,7 +11,6 @@ Local files are not read here: they are streamed from disk when the message is w
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 from collections.abc import Mapping
@@ -20,8 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_smtpconn.exceptions import AttachmentError
+from airflow_provider_smtpconn.rendered import looks_rendered, read_back
 
 _SPEC_KEYS = frozenset({"filename", "content", "path", "content_type", "encoding", "content_id", "columns"})
+# multipart/* and message/* may not be base64-encoded (RFC 2045 section 6.4), and attachments always are.
+_CONTAINER_TYPES = ("multipart/", "message/")
 _CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][\w!#$&^.+-]*/[A-Za-z0-9][\w!#$&^.+-]*(; *[\w.-]+=[\w.\"-]+)*$")
 
 
@@ -63,8 +65,8 @@ def _items(value: Any) -> list[Any]:
     """Flatten the accepted shapes into single attachments (paths, path-likes and dict specs)."""
     if value is None or value == "" or value == [] or value == {}:
         return []
-    if isinstance(value, str) and _looks_like_literal(value):
-        value = _literal(value)
+    if isinstance(value, str) and looks_rendered(value):
+        value = read_back(value, "attachments", AttachmentError)
     if isinstance(value, Mapping) and not _is_spec(value):
         return [{"filename": name, "content": content} for name, content in value.items()]
     if isinstance(value, (list, tuple)):
@@ -72,24 +74,10 @@ def _items(value: Any) -> list[Any]:
     return [value]
 
 
-def _literal(text: str) -> Any:
-    # A list or dict that Jinja rendered to text (an xcom_pull without render_template_as_native_obj).
-    try:
-        return ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError):
-        raise AttachmentError(
-            f"attachments {text[:80]!r} looks like a rendered list or dict but cannot be read back; "
-            "set render_template_as_native_obj=True on the DAG, or pass the XCom directly (task.output)."
-        ) from None
-
-
-def _looks_like_literal(text: str) -> bool:
-    text = text.strip()
-    return (text[:1], text[-1:]) in (("[", "]"), ("{", "}"))
-
-
 def _is_spec(value: Mapping[Any, Any]) -> bool:
-    return "content" in value or "path" in value
+    # A "filename" key always makes a spec: {"filename": "a.txt"} is a spec missing its content, not a file
+    # called "filename".
+    return "filename" in value or "content" in value or "path" in value
 
 
 def _one(item: Any) -> Attachment:
@@ -109,8 +97,10 @@ def _from_spec(spec: Mapping[str, Any]) -> Attachment:
     label = repr(filename) if filename else "without a filename"
     if unknown:
         raise AttachmentError(f"Attachment {label} has unknown keys {unknown}; known: {sorted(_SPEC_KEYS)}.")
-    if ("content" in spec) == ("path" in spec):
-        raise AttachmentError(f"Attachment {label} needs exactly one of content or path.")
+    if "content" not in spec and "path" not in spec:
+        raise AttachmentError(f"Attachment {label} needs content or path.")
+    if "content" in spec and "path" in spec:
+        raise AttachmentError(f"Attachment {label} has both content and path; give one of them.")
     content_type = spec.get("content_type")
     content_id = _content_id(spec.get("content_id"), label)
     if "path" in spec:
@@ -132,14 +122,17 @@ def _from_path(path: Any, *, filename: str | None, content_type: str | None, con
         path = ObjectStoragePath(path)
     if isinstance(path, str) and path.startswith("file://"):
         path = path.removeprefix("file://")
-    if isinstance(path, (str, Path)):
+    # An ObjectStoragePath is a pathlib.Path too with universal-pathlib < 0.3 (Airflow 3.0): read it as storage.
+    if isinstance(path, (str, Path)) and not hasattr(path, "protocol"):
         if not str(path).strip():
             raise AttachmentError("An attachment path is empty.")
         local = Path(os.path.expanduser(str(path).strip()))
         if not local.exists():
             raise AttachmentError(f"Attachment file {str(local)!r} does not exist.")
-        if not local.is_file():
+        if local.is_dir():
             raise AttachmentError(f"Attachment path {str(local)!r} is a directory, not a file.")
+        if not local.is_file():
+            raise AttachmentError(f"Attachment path {str(local)!r} is not a regular file (a device, pipe or socket).")
         if not os.access(local, os.R_OK):
             raise AttachmentError(f"Attachment file {str(local)!r} is not readable by this worker.")
         name = _check_filename(filename or local.name)
@@ -165,6 +158,8 @@ def _content_bytes(filename: str, content: Any, encoding: str | None, columns: A
         return _from_base64(filename, content)
     if isinstance(content, (bytes, bytearray, memoryview)):
         return bytes(content)
+    if isinstance(content, str) and lower.endswith((".csv", ".json")) and looks_rendered(content):
+        content = _structured_text(filename, content)  # a list or dict Jinja rendered to text
     if isinstance(content, str):
         return content.encode("utf-8")
     if isinstance(content, (int, float)) and not isinstance(content, bool) and not lower.endswith(".json"):
@@ -177,6 +172,31 @@ def _content_bytes(filename: str, content: Any, encoding: str | None, columns: A
         f"Attachment {filename!r}: content of type {type(content).__name__} can only become a .csv or "
         ".json file; give bytes or text for other names."
     )
+
+
+def _structured_text(filename: str, text: str) -> Any:
+    """The rows or structure behind text that Jinja rendered from a list or dict.
+
+    Strict JSON text for a ``.json`` name stays as it is; JSON with ``NaN`` or ``Infinity`` (which RFC 8259 does
+    not allow) is read and written again, with ``null`` for them.
+    """
+    import json
+
+    if filename.lower().endswith(".json"):
+        try:
+            json.loads(text, parse_constant=_reject_constant)
+            return text
+        except ValueError:
+            pass
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return read_back(text, f"Attachment {filename!r}: content", AttachmentError)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)
 
 
 def _from_base64(filename: str, content: Any) -> bytes:
@@ -235,9 +255,24 @@ def _to_json(filename: str, content: Any) -> bytes:
     import json
 
     try:
-        return json.dumps(content, indent=2, ensure_ascii=False, default=str).encode("utf-8")
+        return json.dumps(_finite(content), indent=2, ensure_ascii=False, default=str, allow_nan=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise AttachmentError(f"Attachment {filename!r}: content cannot become JSON ({exc}).") from None
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as ``None``: JSON (RFC 8259 §6) has no such numbers, and ``null`` is what
+    pandas' ``to_json`` and JavaScript's ``JSON.stringify`` write for them.
+    """
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _check_filename(filename: Any) -> str:
@@ -257,9 +292,16 @@ def _content_type(filename: str, given: Any) -> str:
         guessed, compression = mimetypes.guess_type(filename, strict=False)
         if compression is not None:  # report.csv.gz is a gzip file, not text/csv
             return "application/gzip" if compression == "gzip" else "application/octet-stream"
-        return guessed or "application/octet-stream"
+        if guessed is None or guessed.startswith(_CONTAINER_TYPES):
+            return "application/octet-stream"  # a .eml file is attached as a file, not as a nested message
+        return guessed
     if not isinstance(given, str) or not _CONTENT_TYPE.match(given.strip()):
         raise AttachmentError(f"Attachment {filename!r}: content_type {given!r} is not of the form type/subtype.")
+    if given.strip().lower().startswith(_CONTAINER_TYPES):
+        raise AttachmentError(
+            f"Attachment {filename!r}: content_type {given!r} is a container type, which RFC 2045 section 6.4 "
+            "forbids to send base64-encoded; use application/octet-stream."
+        )
     return given.strip().lower()
 
 

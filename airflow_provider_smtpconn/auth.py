@@ -16,10 +16,19 @@ from airflow_provider_smtpconn.exceptions import SmtpAuthError, SmtpTemporaryFai
 from airflow_provider_smtpconn.smtp_replies import reply_text
 
 if TYPE_CHECKING:
-    from airflow_provider_smtpconn.settings import SmtpSettings
+    from collections.abc import Callable
+
+    from airflow_provider_smtpconn.oauth import AccessToken
+    from airflow_provider_smtpconn.smtp_settings import SmtpSettings
 
 #: The order ``auth_mechanism`` automatic prefers, among the mechanisms the server offers.
 AUTO_ORDER = ("PLAIN", "LOGIN", "CRAM-MD5")
+
+
+class ServerRejectedToken(SmtpAuthError):
+    """The server rejected (5xx) an XOAUTH2 token that came from a token source; the transport fetches one new
+    token and tries once more on a new connection (``transport.py``).
+    """
 
 
 def offered_mechanisms(smtp: smtplib.SMTP) -> list[str]:
@@ -52,23 +61,30 @@ def choose_mechanism(settings: SmtpSettings, offered: list[str]) -> str:
     return mechanism
 
 
-def authenticate(smtp: smtplib.SMTP, settings: SmtpSettings) -> str:
+def authenticate(smtp: smtplib.SMTP, settings: SmtpSettings, token: AccessToken | None = None) -> str:
     """Authenticate once with the chosen mechanism; return the mechanism used.
 
+    :param token: An OAuth2 token from the settings' token source, used instead of the password.
     :raises SmtpAuthError: the credentials were rejected (5xx) or AUTH failed; names the user and the
         mechanism, never the secret, and points to ``auth_mechanism`` when the server offered others.
+    :raises ServerRejectedToken: the server rejected ``token`` (5xx).
     :raises SmtpTemporaryFailure: the server answered 4xx (try again later).
     """
-    user, secret = settings.username or "", settings.password or ""
+    user, secret = settings.username or "", token.value if token is not None else settings.password or ""
     offered = offered_mechanisms(smtp)
     mechanism = choose_mechanism(settings, offered)
     smtp.user, smtp.password = user, secret
     try:
         if mechanism == "XOAUTH2":
-            smtp.auth("XOAUTH2", _xoauth2(user, secret))
+            smtp.auth("XOAUTH2", _xoauth2(user, secret))  # type: ignore[arg-type]  # smtplib types it as an overloaded protocol
         else:
             smtp.auth(mechanism, getattr(smtp, "auth_" + mechanism.lower().replace("-", "_")))
     except smtplib.SMTPAuthenticationError as exc:
+        if token is not None and exc.smtp_code >= 500:
+            raise ServerRejectedToken(
+                f"{settings.address} rejected the OAuth2 token from {token.source} for {user!r}: "
+                f"{exc.smtp_code} {reply_text(exc.smtp_error)}."
+            ) from None
         raise _rejected(settings, mechanism, offered, exc) from None
     except smtplib.SMTPServerDisconnected:
         raise
@@ -79,9 +95,12 @@ def authenticate(smtp: smtplib.SMTP, settings: SmtpSettings) -> str:
     return mechanism
 
 
-def _xoauth2(user: str, token: str) -> object:
+def _xoauth2(user: str, token: str) -> Callable[[bytes | None], str]:
     # The initial response carries the token; a 334 challenge after it is an error report, answered empty.
-    return lambda challenge=None: f"user={user}\x01auth=Bearer {token}\x01\x01" if challenge is None else ""
+    def respond(challenge: bytes | None = None) -> str:
+        return f"user={user}\x01auth=Bearer {token}\x01\x01" if challenge is None else ""
+
+    return respond
 
 
 def _rejected(

@@ -42,14 +42,7 @@ def _credentials(text: str) -> tuple[str, str]:
     return user, password
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``smtpconn`` and its three subcommands."""
-    parser = argparse.ArgumentParser(
-        prog="smtpconn",
-        description="A local SMTP sink, and tools to check an Airflow 'smtpconn' connection or send a test email.",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
+def _add_sink_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sink = sub.add_parser(
         "sink",
         help="run a local SMTP server that accepts and stores every message",
@@ -78,6 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sink.add_argument("--quiet", action="store_true", help="print nothing per message")
     sink.set_defaults(handler=_sink, parser=sink)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``smtpconn`` and its three subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="smtpconn",
+        description="A local SMTP sink, and tools to check an Airflow 'smtpconn' connection or send a test email.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    _add_sink_parser(sub)
 
     check = sub.add_parser(
         "check",

@@ -8,20 +8,20 @@ header values that may not contain line breaks). The operator and the notifier b
 from __future__ import annotations
 
 import hashlib
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_smtpconn.envelope import Envelope
 from airflow_provider_smtpconn.exceptions import HeaderInjectionError, InvalidMessageError
 from airflow_provider_smtpconn.headers import HEADERS as _HEADERS
-from airflow_provider_smtpconn.headers import SMTP
+from airflow_provider_smtpconn.headers import SMTP, add_custom_headers, naming_field
 from airflow_provider_smtpconn.render import StreamedPart
+from airflow_provider_smtpconn.rendered import looks_rendered, read_back
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Iterable, Mapping
     from datetime import datetime
     from email.headerregistry import Address
 
@@ -32,15 +32,6 @@ IMPORTANCE = {
     "normal": ("normal", "3 (Normal)"),
     "low": ("low", "5 (Lowest)"),
 }
-# Headers the message's structure or its own parameters own, and the parameter to use instead.
-_RESERVED = {
-    "from": "from_email", "to": "to", "cc": "cc", "bcc": "bcc", "reply-to": "reply_to", "subject": "subject",
-    "importance": "importance", "x-priority": "importance",
-    "date": "none: the date is set when the message is composed",
-    "message-id": "none: it is derived from the task so it stays the same across retries",
-    "mime-version": "text, html and attachments", "content-type": "text, html and attachments",
-    "content-transfer-encoding": "text, html and attachments", "content-disposition": "attachments",
-}  # fmt: skip
 
 
 @dataclass
@@ -92,6 +83,8 @@ def parse_addresses(value: Any, field_name: str) -> list[Address]:
     """
     if value is None:
         return []
+    if isinstance(value, str) and value.strip().startswith("[") and looks_rendered(value):
+        value = read_back(value, field_name)  # a list Jinja rendered to text
     if isinstance(value, str):
         pieces = _split(value)
     elif isinstance(value, (list, tuple, set)):
@@ -125,7 +118,9 @@ def _split(text: str) -> list[str]:
     """Split on ``,`` and ``;`` outside quotes, angle brackets and comments."""
     if "\r" in text or "\n" in text:
         return [text]  # rejected by _parse_one with the whole value shown
-    pieces, current, quoted, depth, angle = [], [], False, 0, False
+    pieces: list[str] = []
+    current: list[str] = []
+    quoted, depth, angle = False, 0, False
     escaped = False
     for char in text:
         if escaped:
@@ -167,9 +162,18 @@ def _parse_one(text: str) -> Address:
     local, _, domain = address.addr_spec.rpartition("@")
     if (not local or not domain or "." not in domain.strip(".")) and domain.lower() != "localhost":
         raise ValueError(text)
-    if any(c.isspace() for c in address.addr_spec) or ".." in domain or domain.startswith((".", "-")):
+    quoted = len(local) > 1 and local.startswith('"') and local.endswith('"')
+    if any(c.isspace() for c in domain) or (not quoted and any(c.isspace() for c in local)):
+        raise ValueError(text)
+    if ".." in domain or domain.startswith((".", "-")) or not _within_limits(local, domain):
         raise ValueError(text)
     return address
+
+
+def _within_limits(local: str, domain: str) -> bool:
+    """RFC 5321 section 4.5.3.1: a local part of at most 64 octets, a domain of at most 255, labels of at most 63."""
+    labels = domain.strip("[]").split(".")
+    return len(local.encode()) <= 64 and len(domain.encode()) <= 255 and all(len(x.encode()) <= 63 for x in labels)
 
 
 def _check_text(name: str, value: Any) -> str:
@@ -178,13 +182,12 @@ def _check_text(name: str, value: Any) -> str:
     return value
 
 
-@contextmanager
-def _field(name: str, value: str | None = None) -> Iterator[None]:
-    """Header errors raised inside name the parameter ``name`` (and its ``value``) the header came from."""
+def _decodes_unsafely(value: str) -> bool:
     try:
-        yield
-    except HeaderInjectionError as exc:
-        raise exc.naming(name, value) from None
+        SMTP.header_store_parse("Content-ID", value)
+    except HeaderInjectionError:
+        return True
+    return False
 
 
 def _body_cte(body: str) -> str | None:
@@ -206,19 +209,23 @@ def compose_message(spec: EmailSpec) -> ComposedEmail:
         raise InvalidMessageError("No recipient: give at least one address in to, cc or bcc.")
 
     msg = EmailMessage(policy=SMTP)
-    msg["From"] = senders[0]
+    with naming_field("from_email", str(senders[0])):
+        msg["From"] = senders[0]
     for name, addresses in (("To", to), ("Cc", cc), ("Bcc", bcc), ("Reply-To", reply_to)):
         if addresses:
-            msg[name] = addresses
-    with _field("subject"):
+            with naming_field(name.lower().replace("-", "_"), ", ".join(map(str, addresses))):
+                msg[name] = addresses
+    with naming_field("subject"):
         msg["Subject"] = _check_text("subject", spec.subject or "")
     msg["Date"] = format_datetime(spec.date) if spec.date else _now()
     msg["Message-ID"] = spec.message_id or make_message_id(senders[0].domain, *spec.identity)
     _set_importance(msg, spec.importance)
-    for name, value in (spec.headers or {}).items():
-        _add_header(msg, name, value)
+    add_custom_headers(msg, spec.headers)
     _set_bodies(msg, spec.text, spec.html)
     _attach(msg, spec.attachments, has_html=spec.html is not None, has_text=spec.text is not None)
+    for part in msg.iter_parts():  # add_alternative() gives the new part a MIME-Version of its own (RFC 2045 §4)
+        for inner in part.walk():
+            del inner["MIME-Version"]
     recipients = [a.addr_spec for a in (*to, *cc, *bcc)]
     return ComposedEmail(msg, Envelope.from_addresses(senders[0].addr_spec, recipients))
 
@@ -236,16 +243,17 @@ def _attach(msg: EmailMessage, attachments: list[Attachment], *, has_html: bool,
     inline = [a for a in attachments if a.content_id]
     attached = [a for a in attachments if not a.content_id]
     if inline and has_html:
-        html_part = msg if not has_text else msg.get_payload()[1]  # type: ignore[index]
+        # With both bodies the HTML one is the second part of multipart/alternative (set by _set_bodies).
+        html_part = msg if not has_text else cast("EmailMessage", list(msg.iter_parts())[1])
         html_part.make_related()
         for attachment in inline:
-            html_part.attach(_part(attachment, "inline"))
+            html_part.attach(_as_part(_part(attachment, "inline")))
     else:
         attached = list(attachments)
     if attached:
         msg.make_mixed()
         for attachment in attached:
-            msg.attach(_part(attachment, "inline" if attachment.content_id else "attachment"))
+            msg.attach(_as_part(_part(attachment, "inline" if attachment.content_id else "attachment")))
 
 
 def _set_bodies(msg: EmailMessage, text: str | None, html: str | None) -> None:
@@ -263,20 +271,16 @@ def _set_bodies(msg: EmailMessage, text: str | None, html: str | None) -> None:
             msg.add_alternative(html, subtype="html", cte=_body_cte(html))
 
 
-def _add_header(msg: EmailMessage, name: Any, value: Any) -> None:
-    if not isinstance(name, str) or not name or any(ord(c) < 33 or ord(c) > 126 or c == ":" for c in name):
-        raise InvalidMessageError(f"headers has an invalid header name {name!r}.")
-    if name.lower() in _RESERVED:
-        raise InvalidMessageError(
-            f"headers sets {name!r}, which the operator sets itself; use its parameter {_RESERVED[name.lower()]}."
-        )
-    field = f"headers[{name!r}]"
-    with _field(field):
-        msg[name] = _check_text(field, value if isinstance(value, str) else str(value))
+def _as_part(part: StreamedPart) -> EmailMessage:
+    # typeshed types attach() as taking EmailMessage; any MIMEPart works, and a StreamedPart is one.
+    return cast("EmailMessage", part)
 
 
 def _part(attachment: Attachment, disposition: str) -> StreamedPart:
-    with _field("attachments: filename", attachment.filename):
+    field, value = "attachments: filename", attachment.filename
+    if attachment.content_id is not None and _decodes_unsafely(f"<{attachment.content_id}>"):
+        field, value = "attachments: content_id", attachment.content_id
+    with naming_field(field, value):
         return StreamedPart(
             attachment.source,
             filename=attachment.filename,

@@ -127,6 +127,35 @@ class DeliveryUnknownError(SmtpProviderError, AirflowFailException):
         self.message_id = message_id
 
 
+class AirflowVersionError(SmtpProviderError, AirflowFailException):
+    """A feature was used on an Airflow older than the one that introduced it; the text names the version."""
+
+
+class TokenRefusedError(SmtpAuthError):
+    """An OAuth2 token endpoint refused the request (``invalid_client``, ``invalid_grant``, another 4xx answer) or
+    could not be trusted; retrying would give the same answer. The text names the provider, the endpoint's host and
+    the OAuth2 error code, never a secret.
+    """
+
+    def __init__(self, message: str, *, provider: str, host: str, error_code: str) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.host = host
+        self.error_code = error_code
+
+
+class TokenEndpointUnavailableError(SmtpTransientError):
+    """An OAuth2 token endpoint could not be reached, did not answer within the timeout, or answered 5xx; retried
+    by the transport like a lost SMTP connection.
+    """
+
+    def __init__(self, message: str, *, provider: str, host: str, error_code: str) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.host = host
+        self.error_code = error_code
+
+
 # The names of version 0.1, kept importable for code written against them.
 SmtpConnError = SmtpProviderError
 SmtpConnectionError = SmtpNetworkError

@@ -27,9 +27,16 @@ _FALSE = ("false", "0", "no", "off", "")
 
 
 def check_number(
-    name: str, value: Any, *, minimum: float, inclusive: bool = True, integer: bool = False
+    name: str,
+    value: Any,
+    *,
+    minimum: float,
+    inclusive: bool = True,
+    integer: bool = False,
+    maximum: float = math.inf,
 ) -> float | int:
-    """Coerce ``value`` (a number, or its text) and check it is finite and at least (or above) ``minimum``.
+    """Coerce ``value`` (a number, or its text) and check it is finite, at least (or above) ``minimum`` and at
+    most ``maximum``.
 
     :raises SmtpConfigError: naming the field and the value, if it is not such a number.
     """
@@ -45,6 +52,8 @@ def check_number(
     if number < minimum or (not inclusive and number == minimum):
         bound = f"at least {minimum:g}" if inclusive else f"above {minimum:g}"
         raise config_error(f"The connection's {name} {value!r} must be {bound}.")
+    if number > maximum:
+        raise config_error(f"The connection's {name} {value!r} must be at most {maximum:g}.")
     return int(number) if integer else number
 
 
@@ -57,6 +66,19 @@ def text(name: str, value: Any) -> str | None:
     return value.strip() or None
 
 
+def secret(name: str, value: Any) -> str | None:
+    """Like :func:`text`, but an error never shows the value; a JSON object (a key file given as an object in the
+    extra JSON) is taken as its JSON text.
+    """
+    if isinstance(value, dict):
+        import json
+
+        return json.dumps(value)
+    if value is not None and not isinstance(value, str):
+        raise config_error(f"The connection's {name} is not text (its value is not shown: it is a secret).")
+    return text(name, value)
+
+
 def flag(name: str, value: Any) -> bool:
     """A boolean, or its text (true/false, yes/no, on/off, 1/0); raises :class:`SmtpConfigError` otherwise."""
     if value is None or isinstance(value, bool):
@@ -66,13 +88,15 @@ def flag(name: str, value: Any) -> bool:
     raise config_error(f"The connection's {name} {value!r} is not true or false.")
 
 
-def number(*, minimum: float, inclusive: bool = True, integer: bool = False) -> Callable[[str, Any], Any]:
+def number(
+    *, minimum: float, inclusive: bool = True, integer: bool = False, maximum: float = math.inf
+) -> Callable[[str, Any], Any]:
     """A parser for a number field (see :func:`check_number`); empty is ``None``."""
 
     def parse(name: str, value: Any) -> Any:
         if value is None or value == "":
             return None
-        return check_number(name, value, minimum=minimum, inclusive=inclusive, integer=integer)
+        return check_number(name, value, minimum=minimum, inclusive=inclusive, integer=integer, maximum=maximum)
 
     return parse
 

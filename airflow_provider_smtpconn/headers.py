@@ -10,18 +10,30 @@ CR, LF and NUL. There is no other way into a message's headers.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from contextlib import contextmanager
+from email.header import decode_header
 from email.headerregistry import HeaderRegistry
 from email.policy import EmailPolicy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtpconn.exceptions import HeaderInjectionError
+from airflow_provider_smtpconn.exceptions import HeaderInjectionError, InvalidMessageError
+from airflow_provider_smtpconn.rendered import looks_rendered, read_back
 
-_FORBIDDEN = ("\r", "\n", "\0")
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from email.message import EmailMessage
+
+# What str.splitlines() splits on, and NUL.
+_FORBIDDEN = frozenset("\r\n\0\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[qQbB]\?[^?\s]*\?=")
 
 
 class _CachedHeaderRegistry(HeaderRegistry):
     """A ``HeaderRegistry`` that makes each header class once; the standard one builds a new class (``type()``)
-    for every header it parses, which is much of the cost of composing a small message."""
+    for every header it parses, which is much of the cost of composing a small message.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -36,24 +48,63 @@ class _CachedHeaderRegistry(HeaderRegistry):
 
 
 def _unsafe(text: str) -> bool:
-    return any(c in text for c in _FORBIDDEN)
+    return any(c in _FORBIDDEN for c in text)
+
+
+def _encoded_words(text: str) -> Iterator[str]:
+    """The decoded text of every RFC 2047 encoded word in ``text``, wherever it stands.
+
+    Also inside a word or a quoted string, where RFC 2047 §5 does not allow one: lenient receivers (and
+    ``email.header.decode_header``) decode them there too.
+    """
+    for match in _ENCODED_WORD.finditer(text):
+        try:
+            parts = decode_header(match.group())
+        except (ValueError, LookupError):  # undecodable: no receiver can turn it into a line break either
+            continue
+        for raw, charset in parts:
+            if isinstance(raw, str):
+                yield raw
+                continue
+            try:
+                yield raw.decode(charset or "ascii")
+            except (LookupError, UnicodeDecodeError):
+                yield raw.decode("latin-1")
 
 
 def check_header(name: str, value: Any, parsed: Any = None) -> None:
-    """Refuse a header value that is, or decodes to, text with CR, LF or NUL.
+    """Refuse a header value that is, or decodes to, text with a line break or NUL.
+
+    A line break is anything ``str.splitlines`` splits on (CR, LF, and the Unicode line and paragraph
+    separators, among others). Decoded means the RFC 2047 encoded words of the value as given (wherever they
+    stand), and the text and RFC 2231 parameters of the header the policy parsed from it.
 
     :param name: The header's name, for the error.
     :param value: The value as given.
-    :param parsed: The header object the policy parsed from it: its decoded text and parameters are checked.
+    :param parsed: The header object the policy parsed from it, if any.
     :raises HeaderInjectionError: naming the header and the value as given.
     """
+    given = value if isinstance(value, str) else str(value)
     if isinstance(value, str) and _unsafe(value):
         raise HeaderInjectionError(name, value, "contains a line break or NUL")
-    if parsed is None:
-        return
-    decoded = [str(parsed), *getattr(parsed, "params", {}).values()]
-    if any(isinstance(text, str) and _unsafe(text) for text in decoded):
-        raise HeaderInjectionError(name, str(value), "decodes to a line break or NUL")
+    texts = [given]
+    if parsed is not None:
+        texts += [str(parsed), *(v for v in getattr(parsed, "params", {}).values() if isinstance(v, str))]
+    decoded = [*texts[1:], *(word for text in texts for word in _encoded_words(text))]
+    if any(_unsafe(text) for text in decoded):
+        raise HeaderInjectionError(name, given, "decodes to a line break or NUL")
+
+
+@contextmanager
+def naming_field(name: str, value: str | None = None) -> Iterator[None]:
+    """Header errors raised inside name the parameter ``name`` (and its ``value``) the header came from.
+
+    :raises HeaderInjectionError: naming ``name`` instead of the header.
+    """
+    try:
+        yield
+    except HeaderInjectionError as exc:
+        raise exc.naming(name, value) from None
 
 
 class GuardedPolicy(EmailPolicy):
@@ -70,9 +121,71 @@ class GuardedPolicy(EmailPolicy):
         except ValueError as exc:  # e.g. an address whose decoded display name has a line break
             raise HeaderInjectionError(name, str(value), "decodes to a line break or NUL") from exc
         check_header(name, value, stored[1])
+        if not isinstance(value, str) and hasattr(stored[1], "addresses"):
+            # Address objects carry display names as given; the folder re-parses them and would decode an
+            # encoded word there. Parse the header's text once more, as the folder will, and check that.
+            self.header_store_parse(name, str(stored[1]))
         return stored
+
+
+#: Headers the message's structure or its own parameters own, and the parameter to use instead.
+_RESERVED = {
+    "from": "from_email", "to": "to", "cc": "cc", "bcc": "bcc", "reply-to": "reply_to", "subject": "subject",
+    "importance": "importance", "x-priority": "importance",
+    "date": "none: the date is set when the message is composed",
+    "message-id": "none: it is derived from the task so it stays the same across retries",
+    "mime-version": "text, html and attachments", "content-type": "text, html and attachments",
+    "content-transfer-encoding": "text, html and attachments", "content-disposition": "attachments",
+    "return-path": "none: the receiving server sets it",
+    **{
+        f"resent-{name}": "none: Resent- headers are for re-sending a received message (RFC 5322 section 3.6.6)"
+        for name in ("from", "sender", "to", "cc", "bcc", "date", "message-id")
+    },
+}  # fmt: skip
+#: The longest header name accepted: a name cannot be folded, and must leave room for its value on a line.
+MAX_NAME_LENGTH = 76
 
 
 HEADERS = _CachedHeaderRegistry()
 #: The policy of every message this package composes.
 SMTP = GuardedPolicy(linesep="\r\n", header_factory=HEADERS)
+
+
+def add_custom_headers(msg: EmailMessage, headers: Any) -> None:
+    """Add the ``headers`` parameter's headers to ``msg``.
+
+    ``headers`` is a mapping of names to text or numbers (or a mapping that Jinja rendered to text). Names are
+    RFC 5322 field names (printable ASCII, no colon, at most 76 characters), each once whatever its case, and
+    not one the operator owns; each value passes the header guard.
+
+    :raises InvalidMessageError: naming the header and the value at fault, and the parameter to use instead for
+        a header the operator owns.
+    """
+    if headers is None or headers == "":
+        return
+    if isinstance(headers, str) and looks_rendered(headers):
+        headers = read_back(headers, "headers")
+    if not isinstance(headers, Mapping):
+        raise InvalidMessageError(f"headers {headers!r} is not a mapping of header names to values.")
+    seen: set[str] = set()
+    for name, value in headers.items():
+        _check_name(name, seen)
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise InvalidMessageError(f"headers[{name!r}] {value!r} is not text or a number.")
+        field = f"headers[{name!r}]"
+        with naming_field(field):
+            msg[name] = str(value)
+
+
+def _check_name(name: Any, seen: set[str]) -> None:
+    if not isinstance(name, str) or not name or any(ord(c) < 33 or ord(c) > 126 or c == ":" for c in name):
+        raise InvalidMessageError(f"headers has an invalid header name {name!r}.")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidMessageError(f"headers has a header name of {len(name)} characters; at most {MAX_NAME_LENGTH}.")
+    if name.lower() in _RESERVED:
+        raise InvalidMessageError(
+            f"headers sets {name!r}, which the operator sets itself; use its parameter {_RESERVED[name.lower()]}."
+        )
+    if name.lower() in seen:
+        raise InvalidMessageError(f"headers sets {name!r} twice (header names are not case-sensitive).")
+    seen.add(name.lower())

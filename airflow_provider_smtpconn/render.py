@@ -55,7 +55,7 @@ class StreamedPart(MIMEPart):
             self["Content-ID"] = f"<{content_id}>"
 
     # The email package reads and writes ``_payload`` directly; route it to the source.
-    @property  # type: ignore[override]
+    @property
     def _payload(self) -> str:
         return b"".join(self.iter_base64(linesep=b"\n")).decode("ascii")
 
@@ -65,6 +65,7 @@ class StreamedPart(MIMEPart):
             raise TypeError("A StreamedPart's content comes from its source and cannot be replaced.")
 
     def is_multipart(self) -> bool:
+        """Always ``False``: a streamed part is a leaf."""
         return False
 
     def encoded_size(self, linesep: bytes = CRLF) -> int:
@@ -94,9 +95,13 @@ def _read_chunks(path: Path, step: int) -> Iterator[bytes]:
 class Sink(Protocol):
     """Where :func:`write_message` puts the bytes."""
 
-    def write(self, data: bytes) -> object: ...
+    def write(self, data: bytes) -> object:
+        """Take the next bytes of the message."""
+        ...
 
-    def write_streamed(self, part: StreamedPart) -> None: ...
+    def write_streamed(self, part: StreamedPart) -> None:
+        """Take a streamed part's body (headers were written already)."""
+        ...
 
 
 class FileSink:
@@ -106,9 +111,11 @@ class FileSink:
         self._file = file
 
     def write(self, data: bytes) -> None:
+        """Write ``data`` to the file."""
         self._file.write(data)
 
     def write_streamed(self, part: StreamedPart) -> None:
+        """Write the part's base64 body to the file, a slice at a time."""
         for chunk in part.iter_base64():
             self._file.write(chunk)
 
@@ -128,11 +135,13 @@ class RenderedMessage:
         self._end_run()
 
     def write(self, data: bytes) -> None:
+        """Keep ``data`` (small pieces: headers and short bodies)."""
         if data:
             self._run.append(bytes(data))
             self.size += len(data)
 
     def write_streamed(self, part: StreamedPart) -> None:
+        """Keep a reference to the part; its body is streamed when the message is written."""
         self._end_run()
         self.pieces.append(part)
         self.size += part.encoded_size()
@@ -167,7 +176,7 @@ def _write_part(part: Message, sink: Sink, policy: Policy) -> None:
         return
     subparts = part.get_payload()
     if part.get_content_maintype() != "multipart" or not isinstance(subparts, list):
-        BytesGenerator(sink, mangle_from_=False, policy=policy).flatten(part, linesep="\r\n")  # type: ignore[arg-type]
+        BytesGenerator(sink, mangle_from_=False, policy=policy).flatten(part, linesep="\r\n")
         return
     boundary = part.get_boundary()
     if boundary is None:
@@ -199,7 +208,8 @@ def _crlf_lines(text: str) -> bytes:
 
 class DataStream:
     """A :class:`Sink` for SMTP DATA (RFC 5321 §4.5.2): dot-stuffs lines that start with a period and hands the
-    bytes to ``send`` in writes of about ``bufsize`` bytes (64 KiB)."""
+    bytes to ``send`` in writes of about ``bufsize`` bytes (64 KiB).
+    """
 
     def __init__(self, send: Callable[[bytes], object], bufsize: int = 64 * 1024) -> None:
         self._send = send
@@ -233,3 +243,12 @@ class DataStream:
     def terminator(self) -> bytes:
         """The end of DATA: a line with a single period (after a CRLF if the body did not end with one)."""
         return (b"" if self._line_start else CRLF) + b"." + CRLF
+
+
+def has_8bit_body(message: Message) -> bool:
+    """Whether a part (other than streamed ones, always base64) is sent as 8bit, which needs BODY=8BITMIME."""
+    return any(
+        str(part.get("Content-Transfer-Encoding", "")).lower() == "8bit"
+        for part in message.walk()
+        if not isinstance(part, StreamedPart)
+    )

@@ -56,7 +56,7 @@ class EmailRequest:
     max_attachment_mb: float | str | None = None
 
     def with_defaults(self, *, subject: str, text: str) -> EmailRequest:
-        """This request with ``subject`` and the plain-text body filled in where not given (no body at all)."""
+        """The request with ``subject`` and the plain-text body filled in where not given (no body at all)."""
         return replace(
             self,
             subject=self.subject if self.subject is not None else subject,
@@ -191,7 +191,7 @@ def write_dry_run(prepared: PreparedEmail, name: tuple[str, ...]) -> SendResult:
 def _max_attachment_bytes(request: EmailRequest, hook: SmtpConnHook, connection_required: bool) -> int:
     if request.max_attachment_mb not in (None, ""):
         try:
-            mb = float(request.max_attachment_mb)  # type: ignore[arg-type]
+            mb = float(request.max_attachment_mb)  # type: ignore[arg-type,unused-ignore]  # checked by float()
             if not (math.isfinite(mb) and mb > 0):
                 raise ValueError
         except (TypeError, ValueError):

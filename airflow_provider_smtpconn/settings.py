@@ -1,28 +1,36 @@
-"""Every field of an ``smtpconn`` connection, declared once, and the transport settings built from them.
+"""Every field of an ``smtpconn`` connection, declared once.
 
 Each :class:`ConnectionField` says its extra key, the label and description the connection form shows, its
 form widget (a JSON schema), its default, and how a raw value (typed JSON or text from the UI) is parsed and
-checked. The hook's settings (:func:`settings_from_extras`), the form (``hooks/connection_form.py``) and the
+checked. The hook's settings (``smtp_settings.settings_from_extras``), the form (``hooks/connection_form.py``) and the
 README's connection table (:func:`readme_table`) are all derived from :data:`FIELDS`; a test fails when the
 README and the declaration disagree. Nothing here imports Airflow: provider discovery reads it.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtpconn.field_parsers import check_number, choice, config_error, flag, number, parse_port, text
+from airflow_provider_smtpconn.field_parsers import (
+    choice,
+    flag,
+    number,
+    secret,
+    text,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+
 
 TLS_MODES = ("starttls", "implicit", "none")
 AUTH_TYPES = ("basic", "xoauth2")
 #: ``auto`` picks the first of PLAIN, LOGIN, CRAM-MD5 that the server offers (see ``auth.py``).
 AUTH_MECHANISMS = ("auto", "PLAIN", "LOGIN", "CRAM-MD5")
 DEFAULT_PORTS = {"starttls": 587, "implicit": 465, "none": 25}
+#: Where ``oauth2_provider`` fetches XOAUTH2 tokens (see ``oauth.py``).
+OAUTH2_PROVIDERS = ("microsoft", "google", "token_url")
 
 
 # -- the declaration -------------------------------------------------------------------------------
@@ -120,6 +128,88 @@ FIELDS: tuple[ConnectionField, ...] = (
         _nullable("string", format="password"),
         text,
     ),
+    # OAuth2 token sources: tokens fetched and renewed instead of pasted (oauth.py reads these fields).
+    ConnectionField(
+        "oauth2_provider",
+        "OAuth2 token source",
+        "Fetch and renew XOAUTH2 tokens instead of pasting one: Microsoft 365 (an Entra app with SMTP.SendAsApp), "
+        "Google (a service account with domain-wide delegation, or a refresh token) or any OAuth2 token URL. "
+        "Implies Authentication xoauth2; the Username is the mailbox that sends.",
+        _nullable(
+            "string",
+            enum=list(OAUTH2_PROVIDERS),
+            values_display={
+                "microsoft": "Microsoft 365 (Entra ID)",
+                "google": "Google Workspace / Gmail",
+                "token_url": "Any OAuth2 token URL",
+            },
+        ),
+        choice(OAUTH2_PROVIDERS),
+    ),
+    ConnectionField(
+        "tenant_id",
+        "OAuth2 tenant ID (Microsoft)",
+        "For OAuth2 token source Microsoft 365: the Directory (tenant) ID of the app registration, or the "
+        "tenant's verified domain.",
+        _nullable("string"),
+        text,
+    ),
+    ConnectionField(
+        "client_id",
+        "OAuth2 client ID",
+        "The app registration's Application (client) ID (Microsoft 365), the OAuth client ID (Google with a "
+        "refresh token), or the client ID at the OAuth2 token URL.",
+        _nullable("string"),
+        text,
+    ),
+    ConnectionField(
+        "client_secret",
+        "OAuth2 client secret",
+        "The client secret's value (Microsoft 365, OAuth2 token URL) or the OAuth client's secret (Google with a "
+        "refresh token). Redacted.",
+        _nullable("string", format="password"),
+        secret,
+    ),
+    ConnectionField(
+        "refresh_token",
+        "OAuth2 refresh token",
+        "For Google without a service account, or an OAuth2 token URL: the refresh-token grant is used instead of "
+        "client credentials. Redacted.",
+        _nullable("string", format="password"),
+        secret,
+    ),
+    ConnectionField(
+        "service_account_json",
+        "Google service-account key",
+        "The service account's JSON key, pasted, or its path on the workers; it needs domain-wide delegation for "
+        "https://mail.google.com/ and acts as the Username. Redacted.",
+        _nullable("string", format="password"),
+        secret,
+    ),
+    ConnectionField(
+        "oauth2_token_url",
+        "OAuth2 token URL",
+        "For Any OAuth2 token URL: the https:// token endpoint. For Google: replaces "
+        "https://oauth2.googleapis.com/token.",
+        _nullable("string"),
+        text,
+    ),
+    ConnectionField(
+        "oauth2_scope",
+        "OAuth2 scope",
+        "Space-separated scopes. Empty: https://outlook.office365.com/.default (Microsoft 365), "
+        "https://mail.google.com/ (Google), none (OAuth2 token URL).",
+        _nullable("string"),
+        text,
+    ),
+    ConnectionField(
+        "oauth2_authority",
+        "Microsoft authority",
+        "For Microsoft 365 in a national cloud: the Entra sign-in host, e.g. https://login.microsoftonline.us. "
+        "Empty: https://login.microsoftonline.com.",
+        _nullable("string"),
+        text,
+    ),
     ConnectionField(
         "ca_bundle",
         "Private CA bundle",
@@ -131,9 +221,9 @@ FIELDS: tuple[ConnectionField, ...] = (
     ConnectionField(
         "timeout",
         "Timeout (seconds)",
-        "Bounds the connect, the greeting, the TLS handshake and each SMTP command; above 0.",
+        "Bounds the connect, the greeting, the TLS handshake and each SMTP command; above 0, at most 3600.",
         _nullable("number", minimum=1),
-        number(minimum=0, inclusive=False),
+        number(minimum=0, inclusive=False, maximum=3600),
         default=30.0,
         setting="timeout",
     ),
@@ -141,27 +231,27 @@ FIELDS: tuple[ConnectionField, ...] = (
         "retry_limit",
         "Retries",
         "Retries of transient failures (connection lost, 4xx replies) before the body is sent. A message whose "
-        "body was sent is never resent.",
+        "body was sent is never resent. At most 100.",
         _nullable("integer", minimum=0),
-        number(minimum=0, integer=True),
+        number(minimum=0, integer=True, maximum=100),
         default=3,
         setting="retry_limit",
     ),
     ConnectionField(
         "retry_wait",
         "First retry wait (seconds)",
-        "The wait before the first retry; it doubles on each further retry, up to 30 seconds.",
+        "The wait before the first retry (at most 3600); it doubles on each further retry, up to 30 seconds.",
         _nullable("number", minimum=0),
-        number(minimum=0),
+        number(minimum=0, maximum=3600),
         default=1.0,
         setting="retry_wait",
     ),
     ConnectionField(
         "max_attachment_mb",
         "Largest attachment (MB)",
-        "The largest single attachment a task may send through this connection, in MiB.",
+        "The largest single attachment a task may send through this connection, in MiB (at most 1024).",
         _nullable("number", minimum=0),
-        number(minimum=0, inclusive=False),
+        number(minimum=0, inclusive=False, maximum=1024),
         default=10.0,
     ),
     ConnectionField(
@@ -199,114 +289,3 @@ FIELDS_BY_KEY: dict[str, ConnectionField] = {f.key: f for f in FIELDS}
 def readme_table() -> str:
     """The rows of the README's connection table for the extra fields, in form order (Markdown)."""
     return "\n".join(f"| {f.label} | `{f.key}` | {f.description} |" for f in FIELDS)
-
-
-# -- the settings ----------------------------------------------------------------------------------
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is this machine, decided without a DNS lookup."""
-    if host.lower() in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    """Everything needed to open an SMTP session; validated when built, before anything connects.
-
-    ``tls_mode`` ``None`` means automatic (implicit on port 465, starttls otherwise) and is resolved here;
-    ``tls_mode_from_port`` then says so, for errors that explain where the mode came from.
-
-    :raises SmtpConfigError: naming the field and value, for the first one that is invalid.
-    """
-
-    host: str
-    port: int | None = None
-    tls_mode: str | None = None
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    auth_type: str = "basic"
-    auth_mechanism: str | None = None
-    ignore_self_signed: bool = False
-    ca_bundle: str | None = None
-    timeout: float = 30.0
-    retry_limit: int = 3
-    retry_wait: float = 1.0
-    retry_wait_max: float = 30.0
-    local_hostname: str | None = None
-    allow_plaintext_auth: bool = False
-    tls_mode_from_port: bool = field(default=False, init=False)
-
-    def __post_init__(self) -> None:
-        host = (self.host or "").strip()
-        if not host or any(c.isspace() for c in host):
-            raise config_error(f"The connection's host {self.host!r} is not a host name or IP address.")
-        tls_mode = self.tls_mode or ("implicit" if self.port == 465 else "starttls")
-        if tls_mode not in TLS_MODES:
-            raise config_error(f"tls_mode {self.tls_mode!r} is not one of {', '.join(TLS_MODES)}.")
-        port = self.port if self.port is not None else DEFAULT_PORTS[tls_mode]
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-            raise config_error(f"The connection's port {self.port!r} is not a number from 1 to 65535.")
-        self._check_auth()
-        check_number("timeout", self.timeout, minimum=0, inclusive=False)
-        check_number("retry_limit", self.retry_limit, minimum=0, integer=True)
-        check_number("retry_wait", self.retry_wait, minimum=0)
-        check_number("retry_wait_max", self.retry_wait_max, minimum=0)
-        self._check_local_hostname()
-        if self.username and tls_mode == "none" and not self.allow_plaintext_auth and not is_loopback(host):
-            raise config_error(
-                f"Refusing to send the password for {self.username!r} in plain text to {host}:{port}: "
-                "tls_mode is 'none'. Use 'starttls' or 'implicit', or set allow_plaintext_auth for a "
-                "trusted relay."
-            )
-        object.__setattr__(self, "tls_mode_from_port", not self.tls_mode)
-        object.__setattr__(self, "host", host)
-        object.__setattr__(self, "tls_mode", tls_mode)
-        object.__setattr__(self, "port", port)
-
-    def _check_auth(self) -> None:
-        if self.auth_type not in AUTH_TYPES:
-            raise config_error(f"auth_type {self.auth_type!r} is not one of {', '.join(AUTH_TYPES)}.")
-        if self.auth_mechanism is not None and self.auth_mechanism not in AUTH_MECHANISMS[1:]:
-            raise config_error(f"auth_mechanism {self.auth_mechanism!r} is not one of {', '.join(AUTH_MECHANISMS)}.")
-        if self.auth_type == "xoauth2" and not (self.username and self.password):
-            raise config_error(
-                "auth_type 'xoauth2' needs the mailbox as login and an OAuth2 access token as password or access_token."
-            )
-
-    def _check_local_hostname(self) -> None:
-        name = self.local_hostname
-        if name is not None and not (name and all(c.isascii() and c.isprintable() and not c.isspace() for c in name)):
-            raise config_error(
-                f"local_hostname {name!r} is not a host name: it is sent in EHLO and may not be empty "
-                "or contain spaces, line breaks or non-ASCII characters."
-            )
-
-    @property
-    def address(self) -> str:
-        """``host:port``, as errors and logs show it."""
-        return f"{self.host}:{self.port}"
-
-
-def settings_from_extras(
-    extra: Mapping[str, Any], *, host: str | None, port: Any, login: str | None, password: str | None
-) -> SmtpSettings:
-    """Build :class:`SmtpSettings` from a connection's standard fields and its extras (plain keys).
-
-    :raises SmtpConfigError: naming the first field that is invalid.
-    """
-    values = {f.setting: f.read(extra) for f in FIELDS if f.setting}
-    if values["tls_mode"] == "auto":
-        values["tls_mode"] = None
-    if values["auth_mechanism"] == "auto":
-        values["auth_mechanism"] = None
-    token = FIELDS_BY_KEY["access_token"].read(extra)
-    if values["auth_type"] == "xoauth2" and token:
-        password = token
-    return SmtpSettings(
-        host=host or "", port=parse_port(port), username=login or None, password=password or token, **values
-    )

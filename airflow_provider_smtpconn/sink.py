@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import asyncio
     import mailbox
     import ssl
+    from collections.abc import Callable
 
 EXIT_OK, EXIT_FAILED = 0, 1
 INSTALL_HINT = "pip install 'airflow-provider-smtpconn[dev]'"
@@ -40,6 +41,8 @@ def run_sink(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd logs every command, and deprecations
     try:
         maildir = mailbox.Maildir(args.maildir, create=True)
+        for sub in ("tmp", "new", "cur"):  # Maildir(create=True) makes them only when the folder itself is new
+            Path(args.maildir, sub).mkdir(exist_ok=True)
     except OSError as exc:
         print(f"Cannot use {args.maildir!r} as a Maildir: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -65,14 +68,42 @@ async def _serve(args: argparse.Namespace, maildir: mailbox.Maildir, tls_context
     import signal
     import warnings
 
-    from aiosmtpd.smtp import SMTP, AuthResult
-
     # aiosmtpd warns on every connection when AUTH is required without TLS: the banner says so once instead.
     warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     root = Path(args.maildir).resolve()
-    handler = _SinkHandler(maildir, root, quiet=args.quiet)
+    handler = _SinkHandler(maildir, root, quiet=args.quiet, auth=args.auth)
+    try:
+        server = await loop.create_server(
+            _protocol_factory(args, handler, tls_context, loop),
+            host=args.host,
+            port=args.port,
+            ssl=tls_context if args.implicit_tls else None,
+            reuse_address=True,
+        )
+    except OSError as exc:
+        print(f"Cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    _print_banner(args, server, root, tls_context)
+    try:
+        await stop.wait()
+    finally:
+        server.close()
+        await _close_server(server, loop)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    print(f"smtpconn sink stopped after {handler.count} message(s).", flush=True)
+    return EXIT_OK
+
+
+def _protocol_factory(
+    args: argparse.Namespace, handler: _SinkHandler, tls_context: ssl.SSLContext | None, loop: asyncio.AbstractEventLoop
+) -> Callable[[], Any]:
+    """Aiosmtpd's SMTP protocol, made per connection, with the sink's AUTH and TLS rules."""
+    from aiosmtpd.smtp import SMTP, AuthResult
 
     def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
         if args.auth is None:  # accept everything, any credentials
@@ -98,19 +129,10 @@ async def _serve(args: argparse.Namespace, maildir: mailbox.Maildir, tls_context
             loop=loop,
         )
 
-    try:
-        server = await loop.create_server(
-            protocol,
-            host=args.host,
-            port=args.port,
-            ssl=tls_context if args.implicit_tls else None,
-            reuse_address=True,
-        )
-    except OSError as exc:
-        print(f"Cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    return protocol
+
+
+def _print_banner(args: argparse.Namespace, server: Any, root: Path, tls_context: ssl.SSLContext | None) -> None:
     addresses = ", ".join(_format_address(sock.getsockname()) for sock in server.sockets)
     tls = ", implicit TLS" if args.implicit_tls else (", STARTTLS offered" if tls_context else "")
     auth = f", AUTH required for {args.auth[0]!r}" if args.auth else ""
@@ -126,15 +148,6 @@ async def _serve(args: argparse.Namespace, maildir: mailbox.Maildir, tls_context
             file=sys.stderr,
             flush=True,
         )
-    try:
-        await stop.wait()
-    finally:
-        server.close()
-        await _close_server(server, loop)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-    print(f"smtpconn sink stopped after {handler.count} message(s).", flush=True)
-    return EXIT_OK
 
 
 async def _close_server(server: asyncio.base_events.Server, loop: asyncio.AbstractEventLoop) -> None:
@@ -168,13 +181,37 @@ def _format_address(address: Any) -> str:
 
 
 class _SinkHandler:
-    """aiosmtpd handler: store each message in the Maildir and print one line about it."""
+    """aiosmtpd handler: store each message in the Maildir and print one line about it; AUTH XOAUTH2 too."""
 
-    def __init__(self, maildir: mailbox.Maildir, root: Path, *, quiet: bool) -> None:
+    def __init__(
+        self, maildir: mailbox.Maildir, root: Path, *, quiet: bool, auth: tuple[str, str] | None = None
+    ) -> None:
         self.maildir = maildir
         self.root = root
         self.quiet = quiet
+        self.auth = auth
         self.count = 0
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> Any:
+        """XOAUTH2, so OAuth2 token sources can be tried locally: any token, or with ``--auth USER:TOKEN`` that
+        token for that user (the initial response ``user=U^Aauth=Bearer T^A^A``, base64).
+        """
+        import base64
+        import binascii
+
+        from aiosmtpd.smtp import MISSING, AuthResult
+
+        blob = args[1].encode() if len(args) > 1 else await server.challenge_auth("")
+        if blob is MISSING:
+            return AuthResult(success=False, handled=True)
+        try:
+            text = base64.b64decode(blob, validate=True).decode("utf-8", "replace") if len(args) > 1 else blob.decode()
+        except (binascii.Error, ValueError):
+            return AuthResult(success=False, handled=False)
+        fields = dict(part.partition("=")[::2] for part in text.split("\x01") if part)
+        user, token = fields.get("user", ""), fields.get("auth", "").removeprefix("Bearer ")
+        ok = bool(user and token) and (self.auth is None or (user, token) == self.auth)
+        return AuthResult(success=ok, handled=False, auth_data=user if ok else None)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         data = bytes(envelope.original_content or envelope.content or b"")
@@ -199,7 +236,8 @@ def store_message(maildir: mailbox.Maildir, data: bytes, mail_from: str, rcpt_to
 def describe_message(data: bytes, mail_from: str, rcpt_tos: list[str], stored: Path | None = None) -> str:
     """One line about a message: sender, recipients, subject, attachment names, size (and where it is stored)."""
     summary = summarize_message(data)
-    attachments = ", ".join(summary["attachments"]) or "-"
+    # Names are the sender's text: escaped like the subject, so none can start a line of its own.
+    attachments = ", ".join(json.dumps(name, ensure_ascii=False)[1:-1] for name in summary["attachments"]) or "-"
     line = (
         f"from={mail_from or '<>'} to={','.join(rcpt_tos)} subject={json.dumps(summary['subject'], ensure_ascii=False)}"
         f" attachments={attachments} size={len(data)}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from airflow_provider_smtpconn.exceptions import (
     SmtpNetworkError,
@@ -16,11 +16,12 @@ from airflow_provider_smtpconn.exceptions import (
     SmtpTemporaryFailure,
     SmtpTLSError,
 )
+from airflow_provider_smtpconn.smtp_settings import is_loopback
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from airflow_provider_smtpconn.settings import SmtpSettings
+    from airflow_provider_smtpconn.smtp_settings import SmtpSettings
 
 
 def reply_text(reply: bytes | str) -> str:
@@ -72,7 +73,7 @@ class ErrorTranslator:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> Literal[False]:
         if exc is None:
             return False
         keep = isinstance(exc, SmtpProviderError) and not exc.transient and self._is_open()
@@ -115,3 +116,17 @@ class ErrorTranslator:
         else:
             reason = str(exc) or type(exc).__name__
         return SmtpNetworkError(f"SMTP to {s.address} failed while {self.doing}: {reason}.")
+
+
+def no_starttls_advice(s: SmtpSettings) -> str:
+    """Why ``tls_mode`` starttls stopped at a server without STARTTLS, and which modes to try instead."""
+    where = f"{s.address} does not offer STARTTLS, and tls_mode is 'starttls'"
+    if s.tls_mode_from_port:
+        where += f" (the automatic choice for port {s.port}, as TLS mode was left empty)"
+    plain = "'none' for a relay without TLS"
+    if not is_loopback(s.host) and s.username:
+        plain += " (with allow_plaintext_auth, since the password would travel in plain text)"
+    return (
+        f"{where}: refusing to continue in plain text. Use tls_mode 'implicit' if the server speaks TLS from the "
+        f"first byte (usually port 465), or {plain}."
+    )

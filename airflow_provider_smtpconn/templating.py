@@ -14,6 +14,8 @@ from airflow_provider_smtpconn.exceptions import InvalidMessageError
 from airflow_provider_smtpconn.sending import EmailRequest
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import jinja2
     from airflow.sdk import Context
 
@@ -58,7 +60,7 @@ class EmailTemplating:
     (after rendering) into one frozen :class:`EmailRequest`.
     """
 
-    template_ext = (".html", ".txt", ".j2")
+    template_ext: Sequence[str] = (".html", ".txt", ".j2")
     template_fields_renderers = {"html": "html", "text": "txt", "headers": "json", "attachments": "py"}
 
     def email_request(self) -> EmailRequest:

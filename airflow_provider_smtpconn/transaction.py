@@ -1,5 +1,6 @@
 """One mail transaction (RFC 5321 §3.3) on an open connection, in three stages: open it (MAIL, RCPT, DATA),
-send the body, read the final reply. The retry rules around it live in ``transport.py``."""
+send the body, read the final reply. The retry rules around it live in ``transport.py``.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ if TYPE_CHECKING:
 
     from airflow_provider_smtpconn.envelope import Envelope
     from airflow_provider_smtpconn.render import RenderedMessage
-    from airflow_provider_smtpconn.settings import SmtpSettings
     from airflow_provider_smtpconn.smtp_replies import ErrorTranslator
+    from airflow_provider_smtpconn.smtp_settings import SmtpSettings
 
 
 @dataclass
@@ -70,7 +71,8 @@ class Outgoing:
 
 class MailTransaction:
     """The stages of sending ``outgoing`` over ``smtp``; errors are translated, and the connection dropped where
-    it is no longer usable, through the session's ``translate`` and ``discard``."""
+    it is no longer usable, through the session's ``translate`` and ``discard``.
+    """
 
     def __init__(
         self,

@@ -6,7 +6,11 @@ Nothing here imports Airflow. The retry rules live in one place, :meth:`SmtpSess
   lost connection, a timeout or a 4xx reply is retried with a fresh connection and exponential backoff;
 * a 5xx reply, an authentication failure, a TLS failure and a server that never greets are not retried;
 * once the final ``.`` is out, a lost connection or a timeout leaves the outcome unknown: it is raised as
-  :class:`DeliveryUnknownError` and never retried, so a message is sent at most once.
+  :class:`DeliveryUnknownError` and never retried, so a message is sent at most once;
+* with an OAuth2 token source: a token endpoint that is unreachable, times out or answers 5xx is retried like a lost
+  connection; a token due for renewal (see :mod:`~airflow_provider_smtpconn.oauth`) is renewed before the next
+  message, on a new connection, as AUTH cannot be repeated on one; and if the server rejects a provider's token
+  (535), one new token is fetched and one new connection authenticates with it, never more.
 
 A send has three stages: open the transaction (MAIL, RCPT, DATA), send the body, read the final reply.
 """
@@ -20,22 +24,37 @@ import smtplib
 import socket
 import ssl
 from email.utils import make_msgid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import tenacity
 
-from airflow_provider_smtpconn.auth import authenticate
+from airflow_provider_smtpconn.auth import ServerRejectedToken, authenticate
 from airflow_provider_smtpconn.envelope import Envelope
-from airflow_provider_smtpconn.exceptions import NoGreetingError, SmtpConfigError, SmtpProviderError, SmtpTLSError
-from airflow_provider_smtpconn.render import RenderedMessage, StreamedPart
-from airflow_provider_smtpconn.settings import SmtpSettings, is_loopback
-from airflow_provider_smtpconn.smtp_replies import ErrorTranslator, describe, reply_error, reply_text, was_timeout
+from airflow_provider_smtpconn.exceptions import (
+    NoGreetingError,
+    SmtpAuthError,
+    SmtpConfigError,
+    SmtpProviderError,
+    SmtpTLSError,
+)
+from airflow_provider_smtpconn.render import RenderedMessage, has_8bit_body
+from airflow_provider_smtpconn.smtp_replies import (
+    ErrorTranslator,
+    describe,
+    no_starttls_advice,
+    reply_error,
+    reply_text,
+    was_timeout,
+)
+from airflow_provider_smtpconn.smtp_settings import SmtpSettings, is_loopback
 from airflow_provider_smtpconn.transaction import MailTransaction, Outgoing, SendResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from email.message import Message
-    from email.policy import Policy
+    from email.policy import EmailPolicy, Policy
+
+    from airflow_provider_smtpconn.oauth import AccessToken
 
 __all__ = ["Envelope", "SendResult", "SmtpSession", "SmtpSettings", "is_loopback"]
 
@@ -56,6 +75,8 @@ class SmtpSession:
         self.tls_version: str | None = None
         self.authenticated_as: str | None = None
         self.auth_mechanism: str | None = None
+        #: The OAuth2 token the open connection authenticated with, if it came from a token source.
+        self.token: AccessToken | None = None
 
     def __enter__(self) -> SmtpSession:
         return self
@@ -87,9 +108,30 @@ class SmtpSession:
         return self._ssl_context
 
     def connect(self) -> smtplib.SMTP:
-        """Open the connection if it is not open: connect, greeting, TLS, EHLO, AUTH. One attempt, no retry."""
+        """Open the connection if it is not open: connect, greeting, TLS, EHLO, AUTH. One attempt, no retry.
+
+        With a token source, the token is fetched first; if the server rejects it, one new token is fetched and
+        one new connection tried (:class:`SmtpAuthError` if that is rejected too).
+        """
         if self._smtp is not None:
             return self._smtp
+        source = self.settings.token_source
+        if source is None:
+            return self._connect(None)
+        try:
+            return self._connect(source.token())
+        except ServerRejectedToken as exc:
+            log.warning("%s Fetching a new token and authenticating once more on a new connection.", exc)
+        try:
+            return self._connect(source.token(force_refresh=True))
+        except ServerRejectedToken as exc:
+            raise SmtpAuthError(
+                f"{exc} A newly fetched token was rejected too: the token endpoint accepts the app, but the server "
+                f"does not let it send as {self.settings.username!r}; check the app's permission to send mail for "
+                "this mailbox (see the README, OAuth2 token sources)."
+            ) from None
+
+    def _connect(self, token: AccessToken | None) -> smtplib.SMTP:
         s = self.settings
         context = self.ssl_context() if s.tls_mode != "none" else None
         smtp: smtplib.SMTP | None = None
@@ -102,12 +144,13 @@ class SmtpSession:
                 if isinstance(smtp.sock, ssl.SSLSocket):
                     self.tls_version = smtp.sock.version()
                 if s.username:
-                    self.auth_mechanism = authenticate(smtp, s)
-                    self.authenticated_as = s.username
+                    self.auth_mechanism = authenticate(smtp, s, token)
+                    self.authenticated_as, self.token = s.username, token
         except BaseException:
             if smtp is not None:
                 smtp.close()
             raise
+        assert smtp is not None  # _open() returned or raised
         self._smtp = smtp
         return smtp
 
@@ -151,7 +194,7 @@ class SmtpSession:
     def _starttls(self, smtp: smtplib.SMTP, context: ssl.SSLContext) -> None:
         s = self.settings
         if not smtp.has_extn("starttls"):
-            raise SmtpTLSError(_no_starttls_advice(s))
+            raise SmtpTLSError(no_starttls_advice(s))
         try:
             smtp.starttls(context=context)
         except smtplib.SMTPResponseException as exc:
@@ -200,6 +243,9 @@ class SmtpSession:
         if s.tls_mode != "none" and s.ignore_self_signed:
             tls += ", certificate not verified"
         who = f"authenticated as {self.authenticated_as!r}" if self.authenticated_as else "no login"
+        if self.authenticated_as and self.token is not None:
+            minutes = max(self.token.expires_in, 0) // 60
+            who += f" with XOAUTH2 (token from {self.token.source}, valid for {minutes:.0f} min)"
         return f"Reached {s.address} with {tls}, {who}; the server answered NOOP with 250."
 
     # -- sending: the retry rules -------------------------------------------------------------------
@@ -256,9 +302,9 @@ class SmtpSession:
             wire["Message-ID"] = make_msgid(domain=envelope.sender.rpartition("@")[2] or None)
         policy: Policy = wire.policy
         if envelope.needs_smtputf8:
-            policy = policy.clone(utf8=True)
+            policy = cast("EmailPolicy", policy).clone(utf8=True)
         rendered = RenderedMessage(wire, policy)  # flattened once: the size now, the same bytes on every try
-        return Outgoing(rendered, envelope, str(wire["Message-ID"]).strip(), _has_8bit_body(wire))
+        return Outgoing(rendered, envelope, str(wire["Message-ID"]).strip(), has_8bit_body(wire))
 
     def _log_retry(self, state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -266,6 +312,7 @@ class SmtpSession:
         log.warning("SMTP attempt %d failed: %s Retrying in %.1f s.", state.attempt_number, exc, wait)
 
     def _send_once(self, outgoing: Outgoing, *, final: bool, on_commit: Callable[[str], object] | None) -> SendResult:
+        self._renew_stale_token()
         smtp = self.connect()
         transaction = MailTransaction(
             smtp, self.settings, outgoing, translate=self._translate_errors, discard=self._discard
@@ -288,30 +335,21 @@ class SmtpSession:
             log.warning("%s accepted %s but refused %s.", s.address, ", ".join(accepted), describe(refused))
         return SendResult(outgoing.message_id, accepted, refused, outgoing.rendered.size)
 
-
-def _no_starttls_advice(s: SmtpSettings) -> str:
-    where = f"{s.address} does not offer STARTTLS, and tls_mode is 'starttls'"
-    if s.tls_mode_from_port:
-        where += f" (the automatic choice for port {s.port}, as TLS mode was left empty)"
-    plain = "'none' for a relay without TLS"
-    if not is_loopback(s.host) and s.username:
-        plain += " (with allow_plaintext_auth, since the password would travel in plain text)"
-    return (
-        f"{where}: refusing to continue in plain text. Use tls_mode 'implicit' if the server speaks TLS from the "
-        f"first byte (usually port 465), or {plain}."
-    )
+    def _renew_stale_token(self) -> None:
+        """Close an open connection whose token its source has replaced (due for renewal, or renewed by another
+        session), so the next connect authenticates with the new one: AUTH cannot be repeated on a connection.
+        """
+        source = self.settings.token_source
+        if source is None or self._smtp is None or self.token is None:
+            return
+        if source.token().value != self.token.value:
+            log.info("The OAuth2 token of this SMTP session is due for renewal; reconnecting with a new token.")
+            self.close()
 
 
 def _no_delay(smtp: smtplib.SMTP) -> None:
     """Turn off Nagle's algorithm: the body's final dot is a small write right after the body's last chunk, and
-    would otherwise wait for the server's delayed ACK (40 ms on Linux) on every message."""
+    would otherwise wait for the server's delayed ACK (40 ms on Linux) on every message.
+    """
     with contextlib.suppress(OSError, AttributeError):  # not TCP (a Unix socket, a test double): nothing to tune
         smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr]
-
-
-def _has_8bit_body(message: Message) -> bool:
-    return any(
-        str(part.get("Content-Transfer-Encoding", "")).lower() == "8bit"
-        for part in message.walk()
-        if not isinstance(part, StreamedPart)
-    )

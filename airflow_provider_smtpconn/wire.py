@@ -16,13 +16,14 @@ from __future__ import annotations
 import binascii
 import re
 import secrets
+from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtpconn import compose
 from airflow_provider_smtpconn.envelope import Envelope
 from airflow_provider_smtpconn.exceptions import InvalidMessageError
-from airflow_provider_smtpconn.headers import SMTP, check_header
+from airflow_provider_smtpconn.headers import SMTP, add_custom_headers, naming_field
 from airflow_provider_smtpconn.render import CRLF, RenderedMessage, write_message
 from airflow_provider_smtpconn.transaction import Outgoing
 
@@ -79,7 +80,7 @@ def compose_wire(spec: compose.EmailSpec) -> Outgoing | None:
     head.append(_line("Date", format_datetime(spec.date) if spec.date else compose._now()))
     head.append(_line("Message-ID", message_id))
     head.extend(_importance(spec.importance))
-    head.extend(_custom(name, value) for name, value in (spec.headers or {}).items())
+    head.extend(_custom(spec.headers))
     wire = _Wire()
     wire.write(b"".join(head) + b"MIME-Version: 1.0\r\n")
     _write_body(wire, spec)
@@ -127,17 +128,25 @@ def _pieces(value: Any) -> list[str] | None:
 
 def _plain(text: str) -> tuple[str, str] | None:
     if _PLAIN.fullmatch(text):
-        return text, text
+        return (text, text) if _within_limits(text) else None
     named = _NAMED.fullmatch(text)
     if named is None:
         return None
     name = " ".join((named.group(1) if named.group(1) is not None else named.group(2)).split())
     addr = named.group(3)
+    if not _within_limits(addr):
+        return None
     if not name:
         return addr, addr
     if not _SPECIALS.isdisjoint(name):
         name = '"' + name + '"'
     return addr, f"{name} <{addr}>"
+
+
+def _within_limits(addr: str) -> bool:
+    """RFC 5321 section 4.5.3.1 (as ``compose`` checks it): local part at most 64 octets, domain at most 255."""
+    local, _, domain = addr.rpartition("@")
+    return len(local) <= 64 and len(domain) <= 255
 
 
 # -- headers --------------------------------------------------------------------------------------------------
@@ -184,7 +193,7 @@ def _text_header(name: str, value: str, field: str) -> bytes:
 
 def _by_policy(name: str, value: str, field: str) -> bytes:
     """Parse, guard and fold ``value`` as ``compose`` does (``msg[name] = value``), for anything not plain."""
-    with compose._field(field):
+    with naming_field(field):
         stored_name, header = SMTP.header_store_parse(name, value)
     return SMTP.fold_binary(stored_name, header)
 
@@ -199,19 +208,15 @@ def _importance(importance: str | None) -> list[bytes]:
     return [_line("Importance", importance_value), _line("X-Priority", priority)]
 
 
-def _custom(name: Any, value: Any) -> bytes:
-    if not isinstance(name, str) or not name or any(ord(c) < 33 or ord(c) > 126 or c == ":" for c in name):
-        raise InvalidMessageError(f"headers has an invalid header name {name!r}.")
-    if name.lower() in compose._RESERVED:
-        instead = compose._RESERVED[name.lower()]
-        raise InvalidMessageError(
-            f"headers sets {name!r}, which the operator sets itself; use its parameter {instead}."
-        )
-    field = f"headers[{name!r}]"
-    text = compose._check_text(field, value if isinstance(value, str) else str(value))
-    with compose._field(field):
-        check_header(name, text)
-    return _text_header(name, text, field)
+def _custom(headers: Any) -> list[bytes]:
+    """The ``headers`` parameter, checked and folded by ``headers.add_custom_headers`` itself (on a scratch
+    message): the same names refused, the same guard, the same errors.
+    """
+    if headers is None or headers == "":
+        return []
+    scratch = EmailMessage(policy=SMTP)
+    add_custom_headers(scratch, headers)
+    return [SMTP.fold_binary(name, value) for name, value in scratch.raw_items()]
 
 
 # -- bodies ---------------------------------------------------------------------------------------------------
@@ -249,7 +254,8 @@ def _write_alternatives(wire: _Wire, bodies: list[bytes], *, top: bool) -> None:
 
 def _leaf(subtype: str, body: str) -> bytes:
     """Headers, blank line and encoded body of a ``text/<subtype>`` part (7bit if ASCII with lines of at most
-    998 octets, else quoted-printable: 8bit would need 8BITMIME from every relay on the way)."""
+    998 octets, else quoted-printable: 8bit would need 8BITMIME from every relay on the way).
+    """
     data = body.encode("utf-8", "surrogateescape")
     lines = data.splitlines()
     if body.isascii() and all(len(line) <= 998 for line in lines):

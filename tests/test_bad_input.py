@@ -148,7 +148,7 @@ OPERATOR_CASES: list[tuple[str, dict[str, Any], type[Exception], tuple[str, ...]
         "attachment: content and path",
         {"attachments": {"filename": "x.txt", "content": "a", "path": "/etc/hostname"}},
         AttachmentError,
-        ("Attachment 'x.txt'", "exactly one of content or path"),
+        ("Attachment 'x.txt'", "has both content and path"),
     ),
     (
         "attachment: unknown key",

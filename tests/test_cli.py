@@ -156,6 +156,31 @@ def test_sink_with_starttls_and_auth(tmp_path, ca, ca_pem_path, smtp_conn):
     assert [m["Subject"] for m in stored_messages(tmp_path / "mail")] == ["over TLS"]
 
 
+def test_sink_accepts_xoauth2_so_token_sources_can_be_tried_locally(tmp_path, smtp_conn):
+    from airflow_provider_smtpconn.exceptions import SmtpAuthError
+
+    with Sink(tmp_path / "mail", "--auth", "reports@example.org:token-123") as sink:
+        xoauth2 = {"auth_type": "xoauth2", "from_email": "reports@example.org"}
+        smtp_conn(sink, conn_id="good", login="reports@example.org", access_token="token-123", **xoauth2)
+        smtp_conn(sink, conn_id="stale", login="reports@example.org", access_token="token-old", **xoauth2)
+        hook_send("good", to="a@example.org", subject="with a token")
+        assert 'subject="with a token"' in sink.next_line()
+        with pytest.raises(SmtpAuthError, match="XOAUTH2"):
+            hook_send("stale", to="a@example.org", subject="old token")
+    assert [m["Subject"] for m in stored_messages(tmp_path / "mail")] == ["with a token"]
+
+
+def test_sink_line_escapes_attachment_names_and_an_existing_maildir_is_completed(tmp_path, smtp_conn):
+    maildir = tmp_path / "mail"
+    maildir.mkdir()  # an empty folder the user made: tmp/, new/ and cur/ are added
+    with Sink(maildir) as sink:
+        smtp_conn(sink)
+        hook_send("smtpconn_default", to="a@example.org", subject="s", attachments={'say "hi".txt': "x"})
+        line = sink.next_line()
+    assert 'attachments=say \\"hi\\".txt size=' in line
+    assert len(stored_messages(maildir)) == 1
+
+
 def test_sink_without_aiosmtpd_says_what_to_install(monkeypatch, capsys, tmp_path):
     monkeypatch.setitem(sys.modules, "aiosmtpd", None)  # import fails as if not installed
     assert main(["sink", "--maildir", str(tmp_path / "m")]) == 1

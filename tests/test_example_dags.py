@@ -1,5 +1,6 @@
 """The DAGs in ``example_dags/``: they import cleanly in a DagBag, and each runs end to end with ``dag.test()``
-against the aiosmtpd test server; the tests check what arrived, decoded."""
+against the aiosmtpd test server; the tests check what arrived, decoded. The deadline-alert and approval
+examples are run in ``test_notify_airflow3.py``."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ DAG_IDS = {
     "example_attachments_from_xcom",
     "example_asset_producer",
     "example_asset_consumer",
+    "example_deadline_alert",
+    "example_approval_by_email",
     "example_mail_merge",
 }
 
@@ -49,7 +52,9 @@ def test_every_example_imports_without_errors(dagbag):
     assert set(dagbag.dag_ids) == DAG_IDS
     files = sorted(p.name for p in EXAMPLES.glob("*.py"))
     assert files == [
+        "example_approval_by_email.py",
         "example_attachments_from_xcom.py",
+        "example_deadline_alert.py",
         "example_mail_merge.py",
         "example_report_after_sql.py",
         "example_trigger_then_notify.py",
@@ -62,15 +67,17 @@ def test_every_example_says_what_it_shows_and_uses_smtpconn_default(path, dagbag
     docstring = ast.get_docstring(ast.parse(path.read_text()))
     assert docstring and "What it shows" in docstring
     assert "smtpconn_default" in docstring
-    email_tasks = [
-        task
-        for dag in dagbag.dags.values()
-        if Path(dag.fileloc) == path
-        for task in dag.tasks
-        if hasattr(task, "smtp_conn_id")
-    ]
-    assert email_tasks
-    assert {task.smtp_conn_id for task in email_tasks} == {"smtpconn_default"}
+    dags = [dag for dag in dagbag.dags.values() if Path(dag.fileloc) == path]
+    senders = [task for dag in dags for task in dag.tasks if hasattr(task, "smtp_conn_id")]
+    senders += [notifier for dag in dags for task in dag.tasks for notifier in getattr(task, "notifiers", ())]
+    conn_ids = {sender.smtp_conn_id for sender in senders}
+    conn_ids |= {alert.callback.kwargs.get("smtp_conn_id") for dag in dags for alert in deadline_alerts(dag)}
+    assert conn_ids == {"smtpconn_default"}
+
+
+def deadline_alerts(dag) -> list:
+    deadline = getattr(dag, "deadline", None)
+    return [] if deadline is None else list(deadline) if isinstance(deadline, (list, tuple)) else [deadline]
 
 
 # -- running --------------------------------------------------------------------------------------------------

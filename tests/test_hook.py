@@ -165,10 +165,11 @@ def test_airflow_connections_test_cli(smtp_server, free_port):
 
 def test_provider_is_discovered_with_its_connection_form():
     from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
     manager = ProvidersManager()
     assert "airflow-provider-smtpconn" in manager.providers
-    hook = manager.hooks["smtpconn"]
+    hook = ProvidersManagerTaskRuntime().hooks["smtpconn"]
     assert hook.hook_class_name == "airflow_provider_smtpconn.hooks.smtp.SmtpConnHook"
     assert hook.connection_id_attribute_name == "smtp_conn_id"
     widgets = manager.connection_form_widgets

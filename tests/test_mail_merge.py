@@ -348,6 +348,16 @@ print("the merge finished: the worker was not killed", flush=True)
 """
 
 
+def _same_airflow() -> dict[str, str]:
+    """This process's environment, pointing at the metadata DB this process really uses (Airflow may have been
+    configured before conftest set AIRFLOW_HOME, when pytest imported a warning class from it)."""
+    from airflow import configuration, settings
+
+    env = dict(os.environ, AIRFLOW_HOME=configuration.AIRFLOW_HOME)
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = str(settings.SQL_ALCHEMY_CONN)
+    return env
+
+
 def test_a_worker_killed_mid_merge_then_retried_sends_every_row_exactly_once(smtp_conn, tmp_path):
     """A worker process is killed (SIGKILL) by the server as it accepts the 3rd message, before the 250 reaches
     the worker; the retry skips the two accepted rows, reports the third as unknown, and sends the rest."""
@@ -365,7 +375,9 @@ def test_a_worker_killed_mid_merge_then_retried_sends_every_row_exactly_once(smt
     with RecordingServer(on_accept=kill_on_third) as server:
         smtp_conn(server)
         script = CHILD.format(tests=str(Path(__file__).parent), dag_file=str(dag_file), logical_date=logical_date)
-        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_same_airflow()
+        )
         child.append(proc)
         output, _ = proc.communicate(timeout=240)
         assert proc.returncode == -signal.SIGKILL, output.decode(errors="replace")[-3000:]

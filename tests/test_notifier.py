@@ -120,3 +120,29 @@ def test_email_on_failure_goes_through_the_email_backend(smtp_server, smtp_conn,
     assert received.rcpt_tos == ["ops@example.org"]
     assert received.mail_from == "airflow@example.org"  # the connection's from_email, not "airflow@airflow"
     assert "backend boom" in received.message.get_body(("html",)).get_content()
+
+
+def test_one_notifier_reused_by_several_tasks_describes_each_task(smtp_server, smtp_conn):
+    """The default subject and body are arguments of the send, never written onto the shared notifier."""
+    from airflow.sdk import task
+
+    smtp_conn(smtp_server)
+    shared = SendEmailNotifier(to="oncall@example.org")
+    with make_dag("notify_reused") as dag:
+
+        @task(on_failure_callback=shared)
+        def first():
+            raise ValueError("first broke")
+
+        @task(on_failure_callback=shared, trigger_rule="all_done")
+        def second():
+            raise ValueError("second broke")
+
+        first() >> second()
+    run_dag(dag)
+
+    subjects = sorted(str(m.message["Subject"]) for m in smtp_server.messages)
+    assert len(subjects) == 2
+    assert "notify_reused.first" in subjects[0] and "notify_reused.second" in subjects[1]
+    assert "second broke" in body(sorted(smtp_server.messages, key=lambda m: str(m.message["Subject"]))[1].message)
+    assert shared.subject is None and shared.text is None

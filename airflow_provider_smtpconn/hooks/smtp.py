@@ -13,7 +13,7 @@ from airflow_provider_smtpconn.settings import FIELDS, FIELDS_BY_KEY
 try:
     from airflow.sdk.bases.hook import BaseHook
 except ImportError:  # pragma: no cover - Airflow 3.0
-    from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+    from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined,unused-ignore]  # 3.0 only
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
 
     from airflow_provider_smtpconn.envelope import Envelope
-    from airflow_provider_smtpconn.settings import SmtpSettings
+    from airflow_provider_smtpconn.smtp_settings import SmtpSettings
     from airflow_provider_smtpconn.transaction import Outgoing
     from airflow_provider_smtpconn.transport import SendResult, SmtpSession
 
@@ -41,6 +41,20 @@ class SmtpConnHook(BaseHook):
     conn_type = CONN_TYPE
     hook_name = HOOK_NAME
 
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The form's extra fields for Airflow 3.0 and 3.1 (later versions read ``conn-fields`` instead)."""
+        from airflow_provider_smtpconn.hooks.legacy_form import form_widgets
+
+        return form_widgets(cls.conn_type)
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The standard fields' labels and placeholders for Airflow 3.0 and 3.1 (see ``ui-field-behaviour``)."""
+        from airflow_provider_smtpconn.hooks.legacy_form import field_behaviour
+
+        return field_behaviour(cls.conn_type)
+
     def __init__(self, smtp_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.smtp_conn_id = smtp_conn_id
@@ -50,8 +64,22 @@ class SmtpConnHook(BaseHook):
     def connection(self) -> Connection:
         """The Airflow connection, fetched once; its secrets are registered with the masker."""
         conn = self.get_connection(self.smtp_conn_id)
-        _mask(conn.password, _extras(conn).get("access_token"))
+        extra = _extras(conn)
+        _mask(conn.password, *(extra.get(k) for k in ("access_token", "client_secret", "refresh_token")))
+        key = extra.get("service_account_json")
+        _mask(key if isinstance(key, str) and key.lstrip().startswith("{") else None)  # pasted JSON, not a path
         return conn
+
+    async def aconnection(self) -> Connection:
+        """Fetch the connection without blocking the event loop (the triggerer's ``aget_connection``).
+
+        Later uses of :attr:`connection` return this one, so the rest of a send can run in a worker thread.
+        """
+        if "connection" not in self.__dict__:
+            conn = await self.aget_connection(self.smtp_conn_id)
+            await _amask(conn.password, _extras(conn).get("access_token"))
+            self.__dict__["connection"] = conn
+        return self.__dict__["connection"]
 
     @cached_property
     def settings(self) -> SmtpSettings:
@@ -141,7 +169,7 @@ def settings_from_connection(conn: Connection) -> SmtpSettings:
 
     :raises SmtpConfigError: for the first field that is invalid.
     """
-    from airflow_provider_smtpconn.settings import settings_from_extras
+    from airflow_provider_smtpconn.smtp_settings import settings_from_extras
 
     return settings_from_extras(_extras(conn), host=conn.host, port=conn.port, login=conn.login, password=conn.password)
 
@@ -150,10 +178,18 @@ def _mask(*secrets: str | None) -> None:
     try:
         from airflow.sdk.log import mask_secret
     except ImportError:  # pragma: no cover - Airflow 3.0
-        from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef,import-not-found]
+        from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef,unused-ignore]  # 3.0 only
     for secret in secrets:
         if secret:
             mask_secret(secret)
+
+
+async def _amask(*secrets: str | None) -> None:
+    from airflow.sdk.log import amask_secret
+
+    for secret in secrets:
+        if secret:
+            await amask_secret(secret)
 
 
 def _extras(conn: Connection) -> dict[str, Any]:

@@ -39,7 +39,8 @@ class Earlier:
 
 def journal_path(directory: str | Path, dag_id: str, run_id: str, task_id: str, map_index: int) -> Path:
     """The journal file of one task instance: readable names, plus a hash of the exact identity so that two
-    identities that read the same after sanitising never share a file."""
+    identities that read the same after sanitising never share a file.
+    """
     identity = "\x1f".join((dag_id, run_id, task_id, str(map_index)))
     digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:12]
     name = _safe(task_id) + (f".{map_index}" if map_index >= 0 else "") + f".{digest}.journal"
@@ -66,7 +67,8 @@ class Journal:
 
     def load(self) -> dict[str, Earlier]:
         """What earlier tries recorded as done, by row key: ``accepted``, or ``unknown`` (an intent line with no
-        outcome, or an ``unknown`` line). Rows refused or failed earlier are not in it: they are tried again."""
+        outcome, or an ``unknown`` line). Rows refused or failed earlier are not in it: they are tried again.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         done: dict[str, Earlier] = {}
         if self.path.exists():

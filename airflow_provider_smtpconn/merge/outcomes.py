@@ -29,7 +29,8 @@ CSV_COLUMNS = ("row_key", "status", "message_id", "try_number", "detail")
 
 def failure_limit(max_failures: Any, total: int) -> int | None:
     """How many failed rows are allowed among ``total``: ``max_failures`` is a count (a whole number), a
-    fraction (a number between 0 and 1), or ``None`` (no limit). Raises :class:`InvalidMessageError`."""
+    fraction (a number between 0 and 1), or ``None`` (no limit). Raises :class:`InvalidMessageError`.
+    """
     if max_failures is None:
         return None
     if isinstance(max_failures, bool) or not isinstance(max_failures, (int, float)) or not math.isfinite(max_failures):

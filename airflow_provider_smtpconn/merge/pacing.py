@@ -1,5 +1,6 @@
 """How fast a merge sends: at most ``max_per_minute`` messages, evenly spaced, and a new session every
-``messages_per_session`` messages (many relays cap messages per connection)."""
+``messages_per_session`` messages (many relays cap messages per connection).
+"""
 
 from __future__ import annotations
 

@@ -100,7 +100,8 @@ class Merge:
 
     def check(self) -> Check:
         """Render and compose every row not done by an earlier try, keeping only counts, the first bad rows and
-        8 bytes per row for the duplicate-key check. Raises :class:`BadRowsError` (``on_bad_row="fail"``)."""
+        8 bytes per row for the duplicate-key check. Raises :class:`BadRowsError` (``on_bad_row="fail"``).
+        """
         found = Check()
         hashes = array("Q")
         for position, key, mapping in keyed(self.rows, self.row_key):
@@ -176,7 +177,8 @@ class Merge:
 
     def _ready(self, check: Check) -> Iterator[tuple[str, str | None, Any]]:
         """Every row in order: ``(key, None, message)`` to send, or ``(key, status, (message_id, try_number,
-        detail))`` for a row already decided (bad, a repeated key, or done by an earlier try)."""
+        detail))`` for a row already decided (bad, a repeated key, or done by an earlier try).
+        """
         seen_duplicates: set[int] = set()
         try_number = self.journal.try_number
         for position, key, mapping in keyed(self.rows, self.row_key):

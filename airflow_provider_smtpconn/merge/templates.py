@@ -116,7 +116,7 @@ def _render(tree: Any, variables: dict[str, Any], env: jinja2.Environment) -> An
     if tree.__class__ is _Leaf:
         template = tree.template
         # What Template.render does, minus copying the context's globals for every field of every row.
-        return env.concat(template.root_render_func(template.new_context(variables, shared=True)))  # type: ignore[attr-defined]
+        return env.concat(template.root_render_func(template.new_context(variables, shared=True)))
     if isinstance(tree, list):
         return [_render(v, variables, env) for v in tree]
     if tree.__class__ is tuple:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_smtpconn.notifications.context import (
+    REQUIRED_ACTIONS_URL,
+    DefaultMessage,
+    default_message,
+    required_actions_url,
+)
 from airflow_provider_smtpconn.templating import EMAIL_TEMPLATE_FIELDS, EmailTemplating, not_template_files
+from airflow_provider_smtpconn.versions import DEADLINE_ALERTS, require_airflow
 
 try:
     from airflow.sdk.bases.notifier import BaseNotifier
@@ -17,6 +24,8 @@ if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
 
+    from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
+
 
 class SendEmailNotifier(EmailTemplating, BaseNotifier):
     """Send an email from a DAG or task callback (``on_failure_callback``, ``on_success_callback``, ...).
@@ -24,6 +33,14 @@ class SendEmailNotifier(EmailTemplating, BaseNotifier):
     Takes the same message parameters as :class:`~airflow_provider_smtpconn.operators.smtp.SendEmailOperator`,
     all templated with the callback's context. Without ``subject``, ``text`` and ``html`` it sends a summary:
     DAG, task, run, state, try number, the exception if any, and the log URL.
+
+    Also awaitable in the triggerer (Airflow 3.1+) as a Deadline Alert's ``AsyncCallback(SendEmailNotifier,
+    kwargs={...})``: the default then says which DAG and run missed which deadline, and when. As a
+    human-in-the-loop task's ``notifiers=[...]`` its templates get ``{{ required_actions_url }}``, the link to
+    the task instance's "Required Actions" page, and the default asks the task's question with that link.
+
+    :param context: Given by the triggerer for a Deadline Alert; leave it out elsewhere.
+    :raises AirflowVersionError: Awaited (or given ``context``) on an Airflow older than 3.1.
     """
 
     template_fields: Sequence[str] = (*EMAIL_TEMPLATE_FIELDS, "smtp_conn_id")
@@ -46,6 +63,7 @@ class SendEmailNotifier(EmailTemplating, BaseNotifier):
         max_attachment_mb: float | None = None,
         smtp_conn_id: str = "smtpconn_default",
         dry_run: bool = False,
+        context: Context | None = None,
     ) -> None:
         self.to = to
         self.cc = cc
@@ -62,13 +80,22 @@ class SendEmailNotifier(EmailTemplating, BaseNotifier):
         self.max_attachment_mb = max_attachment_mb
         self.smtp_conn_id = smtp_conn_id
         self.dry_run = dry_run
-        super().__init__()
+        if context is None:
+            super().__init__()
+        else:  # the triggerer's Deadline Alert callback (BaseNotifier took a context from Airflow 3.1)
+            require_airflow(DEADLINE_ALERTS)
+            super().__init__(context=context)  # type: ignore[call-arg,unused-ignore]  # 3.1+ takes a context
 
     def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
         """Render with the DAG's Jinja environment, or a plain one where the callback's DAG has none.
 
-        DAG-level callbacks can receive a serialized DAG, which has no ``get_template_env``.
+        DAG-level callbacks can receive a serialized DAG, which has no ``get_template_env``. A human-in-the-loop
+        task's context gains ``required_actions_url`` first.
         """
+        if REQUIRED_ACTIONS_URL not in context:
+            url = required_actions_url(context)
+            if url:
+                context[REQUIRED_ACTIONS_URL] = url  # type: ignore[literal-required]
         dag = context.get("dag")
         if jinja_env is None and dag is not None and not hasattr(dag, "get_template_env"):
             jinja_env = self.get_template_env(dag=None)
@@ -77,18 +104,52 @@ class SendEmailNotifier(EmailTemplating, BaseNotifier):
     def notify(self, context: Context) -> None:
         """Send the notification; without subject and bodies, the defaults describe the run it is about."""
         from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
+
+        self._send(context, SmtpConnHook(smtp_conn_id=self.smtp_conn_id))
+
+    async def async_notify(self, context: Context) -> None:
+        """Send the notification from an event loop (the triggerer) without blocking it.
+
+        The connection is fetched with Airflow's async getter on the loop; composing and the SMTP session, the
+        same ones :meth:`notify` uses, run in a worker thread.
+
+        :raises AirflowVersionError: On an Airflow older than 3.1.
+        """
+        import asyncio
+
+        from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
+
+        require_airflow(DEADLINE_ALERTS)
+        hook = SmtpConnHook(smtp_conn_id=self.smtp_conn_id)
+        try:
+            await hook.aconnection()
+        except Exception:
+            if not self.dry_run:  # a dry run may have no connection at all
+                raise
+        await asyncio.to_thread(self._send, context, hook)
+
+    def _send(self, context: Context, hook: SmtpConnHook) -> None:
         from airflow_provider_smtpconn.sending import send_email
 
-        facts = _facts(context)
-        request = self.email_request().with_defaults(subject=_default_subject(facts), text=_default_text(facts))
-        identity = ("notify", *(facts.get(k) for k in ("dag_id", "task_id", "run_id", "map_index", "try_number")))
+        default = default_message(context, notifier=self) or _callback_default(context)
         send_email(
-            request,
-            SmtpConnHook(smtp_conn_id=self.smtp_conn_id),
-            identity=(*identity, facts.get("state")),
+            self.email_request().with_defaults(subject=default.subject, text=default.text),
+            hook,
+            identity=default.identity,
             dry_run=self.dry_run,
-            dry_run_name=(facts["dag_id"] or "dag", facts["run_id"] or "run", facts["task_id"] or "task"),
+            dry_run_name=default.dry_run_name,
         )
+
+
+def _callback_default(context: Context) -> DefaultMessage:
+    facts = _facts(context)
+    identity = ("notify", *(facts.get(k) for k in ("dag_id", "task_id", "run_id", "map_index", "try_number")))
+    return DefaultMessage(
+        subject=_default_subject(facts),
+        text=_default_text(facts),
+        identity=(*identity, facts.get("state")),
+        dry_run_name=(facts["dag_id"] or "dag", facts["run_id"] or "run", facts["task_id"] or "task"),
+    )
 
 
 def _facts(context: Context) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 try:
     from airflow.sdk import BaseOperator
 except ImportError:  # pragma: no cover - Airflow 3.0
-    from airflow.models import BaseOperator  # type: ignore[no-redef]
+    from airflow.models import BaseOperator  # type: ignore[no-redef,unused-ignore]  # 3.0 only
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -209,9 +209,9 @@ class MailMergeOperator(BaseOperator):
         try:
             from airflow.sdk import BaseHook
         except ImportError:  # pragma: no cover - Airflow 3.0
-            from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+            from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined,unused-ignore]  # 3.0 only
 
-        db_hook = BaseHook.get_connection(self.conn_id).get_hook()
+        db_hook = BaseHook.get_connection(str(self.conn_id)).get_hook()
         if not isinstance(db_hook, DbApiHook):
             raise InvalidMessageError(f"conn_id {self.conn_id!r} is not a database connection with a common-sql hook.")
         connection = db_hook.get_conn()
@@ -327,7 +327,8 @@ def _max_attachment_bytes(max_attachment_mb: Any, hook: Any) -> int:
 def _compose_row(values: dict[str, Any], hook: Any, identity: tuple[Any, ...], max_bytes: int) -> Any:
     """One row's rendered fields -> the flattened message (``transaction.Outgoing``), checked as
     ``sending.prepare_email`` checks a request (same sender rules, attachments, errors), composed by
-    ``wire.compose_wire`` (or by ``compose`` for a message with inline images)."""
+    ``wire.compose_wire`` (or by ``compose`` for a message with inline images).
+    """
     from airflow_provider_smtpconn.attachments import normalize_attachments
     from airflow_provider_smtpconn.compose import EmailSpec
     from airflow_provider_smtpconn.exceptions import InvalidMessageError

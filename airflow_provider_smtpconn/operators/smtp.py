@@ -9,7 +9,7 @@ from airflow_provider_smtpconn.templating import EMAIL_TEMPLATE_FIELDS, EmailTem
 try:
     from airflow.sdk import BaseOperator
 except ImportError:  # pragma: no cover - Airflow 3.0
-    from airflow.models import BaseOperator  # type: ignore[no-redef]
+    from airflow.models import BaseOperator  # type: ignore[no-redef,unused-ignore]  # 3.0 only
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -79,7 +79,8 @@ class SendEmailOperator(EmailTemplating, BaseOperator):
         self.on_refused = on_refused
         self.max_attachment_mb = max_attachment_mb
         self.smtp_conn_id = smtp_conn_id
-        self.dry_run = dry_run
+        # BaseOperator.dry_run() is a method (it renders templates and logs them): keep the flag apart.
+        self.write_eml_only = dry_run
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Send the email; the Message-ID is the same for every try of this task instance (until it is cleared)."""
@@ -91,7 +92,7 @@ class SendEmailOperator(EmailTemplating, BaseOperator):
             self.email_request(),
             SmtpConnHook(smtp_conn_id=self.smtp_conn_id),
             identity=task_identity(ti),
-            dry_run=self.dry_run,
+            dry_run=self.write_eml_only,
             dry_run_name=(ti.dag_id, ti.run_id, ti.task_id),
         )
         return result.to_dict()

@@ -1,1 +1,2 @@
-"""Helpers shared by the test modules: the scriptable SMTP server, running DAGs, the reliability log."""
+"""Helpers shared by the test modules: the scriptable SMTP server, the OAuth2 token endpoint, running DAGs, the
+reliability log."""

@@ -10,22 +10,42 @@ if TYPE_CHECKING:
 
 
 def serialize_dag_to_db(dag: DAG, bundle_name: str = "dags-folder") -> None:
-    """Write ``dag`` to the metadata DB: Airflow 3.3's ``dag.test()`` only runs DAGs that have a version there."""
+    """Write ``dag`` to the metadata DB, as the DAG processor would: ``dag.test()`` runs DAGs that have a version there.
+
+    Airflow 3.3 builds the serialized form with ``LazyDeserializedDAG.from_dag`` and takes a parse duration;
+    Airflow 3.0 has neither (the smoke suite runs there too, see ``tests/smoke``).
+    """
+    import inspect
+    import os
+
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.collection import update_dag_parsing_results_in_db
     from airflow.serialization.serialized_objects import LazyDeserializedDAG
     from airflow.utils.session import create_session
 
+    if hasattr(LazyDeserializedDAG, "from_dag"):
+        lazy = LazyDeserializedDAG.from_dag(dag)
+    else:  # Airflow 3.0: the DagBag sets relative_fileloc (to the bundle root) before serializing
+        from airflow.serialization.serialized_objects import SerializedDAG
+
+        if dag.relative_fileloc is None:
+            dag.relative_fileloc = os.path.basename(dag.fileloc)
+        lazy = LazyDeserializedDAG(data=SerializedDAG.to_dict(dag))
+    takes_duration = "parse_duration" in inspect.signature(update_dag_parsing_results_in_db).parameters
     DagBundlesManager().sync_bundles_to_db()
     with create_session() as session:
         update_dag_parsing_results_in_db(
-            bundle_name, None, [LazyDeserializedDAG.from_dag(dag)], {}, None, set(), session=session
+            bundle_name, None, [lazy], {}, *([None] if takes_duration else []), set(), session=session
         )
 
 
 def run_dag(dag: DAG, **kwargs: Any) -> Any:
     """Serialize ``dag`` and run it once with ``dag.test()``; returns the DagRun (failures do not raise)."""
     serialize_dag_to_db(dag)
+    if not hasattr(dag, "test"):  # Airflow 3.0: only the scheduler's DAG has test(), as `airflow dags test` does
+        from airflow.models.dag import DAG as SchedulerDAG
+
+        dag = SchedulerDAG.from_sdk_dag(dag)
     return dag.test(**kwargs)
 
 

@@ -15,7 +15,9 @@ import contextlib
 import email
 import email.policy
 import functools
+import hmac
 import json
+import secrets
 import socket
 import threading
 import time
@@ -83,7 +85,8 @@ class FaultServer:
         offer_starttls: bool = True,
         auth: dict[str, str] | None = None,
         auth_mechanisms: tuple[str, ...] = ("PLAIN", "LOGIN"),
-        xoauth2: dict[str, str] | None = None,
+        xoauth2: dict[str, str] | Callable[[str, str], bool] | None = None,
+        cram_md5_works: bool = True,
         size_limit: int | None = None,
         smtputf8: bool = True,
         hostname: str = "fault.test",
@@ -97,7 +100,10 @@ class FaultServer:
         self._offer_starttls = offer_starttls
         self._auth = dict(auth) if auth is not None else None
         self._auth_mechanisms = tuple(m.upper() for m in auth_mechanisms)
-        self._xoauth2 = dict(xoauth2) if xoauth2 is not None else None
+        # XOAUTH2: a {user: token} map, or a validator(user, token) asked at AUTH and again before each MAIL (a
+        # server that stops honouring a session whose token expired, as an OAuth2 test endpoint decides).
+        self._xoauth2 = xoauth2 if callable(xoauth2) or xoauth2 is None else dict(xoauth2)
+        self._cram_md5_works = cram_md5_works
         self._size_limit = size_limit
         self._smtputf8 = smtputf8
         self._hostname = hostname
@@ -219,7 +225,7 @@ class FaultServer:
         with self._lock:
             self._connections += 1
         excluded = []
-        excluded += [m for m in ("PLAIN", "LOGIN") if self._auth is None or m not in self._auth_mechanisms]
+        excluded += [m for m in ("PLAIN", "LOGIN", "CRAM-MD5") if self._auth is None or m not in self._auth_mechanisms]
         if self._xoauth2 is None:
             excluded.append("XOAUTH2")
         proto = _FaultSMTP(
@@ -386,6 +392,12 @@ class FaultServer:
         if seconds > 0:
             await asyncio.sleep(seconds)
 
+    def _token_valid(self, user: str, token: str) -> bool:
+        tokens = self._xoauth2
+        if callable(tokens):
+            return bool(tokens(user, token))
+        return tokens is not None and tokens.get(user) == token
+
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: LoginPassword
     ) -> AuthResult:
@@ -438,15 +450,31 @@ class _Handler:
             if blob is MISSING:
                 return AuthResult(success=False, handled=True)
         user, token = _parse_xoauth2(blob)
-        tokens = self._fault._xoauth2 or {}
-        ok = user is not None and token is not None and tokens.get(user) == token
+        ok = user is not None and token is not None and self._fault._token_valid(user, token)
         self._fault._record_auth("XOAUTH2", user or "", ok)
         if ok:
+            server.session.xoauth2 = (user, token)  # type: ignore[union-attr]
             return AuthResult(success=True, auth_data=user)
         # Gmail: a 334 carrying a base64 JSON error, then 535 after the client's empty line.
         if await server.challenge_auth(_XOAUTH2_ERROR) is MISSING:
             return AuthResult(success=False, handled=True)
         return AuthResult(success=False, handled=False, message=AUTH_INVALID)
+
+    async def auth_CRAM__MD5(self, server: SMTP, args: list[str]) -> AuthResult:
+        """RFC 2195: a challenge, then ``user hex(hmac_md5(password, challenge))``. With ``cram_md5_works=False``
+        it fails for every user, as Postfix with saslauthd does (it cannot verify CRAM-MD5)."""
+        challenge = f"<{secrets.token_hex(8)}@{self._fault._hostname}>".encode()
+        blob = await server.challenge_auth(challenge)
+        if blob is MISSING:
+            return AuthResult(success=False, handled=True)
+        user, _, digest = blob.decode("utf-8", "replace").rpartition(" ")
+        password = (self._fault._auth or {}).get(user)
+        expected = hmac.new(password.encode(), challenge, "md5").hexdigest() if password is not None else None
+        ok = self._fault._cram_md5_works and expected is not None and hmac.compare_digest(expected, digest)
+        self._fault._record_auth("CRAM-MD5", user, ok)
+        return AuthResult(
+            success=ok, handled=False, auth_data=user if ok else None, message=None if ok else AUTH_INVALID
+        )
 
 
 class _QuietSession(Session):
@@ -487,6 +515,10 @@ class _FaultSMTP(SMTP):
             return
         await fault._sleep(verb)
         address = self._rcpt_address(arg) if verb == "RCPT" else None
+        authorised = getattr(self.session, "xoauth2", None)
+        if verb == "MAIL" and authorised is not None and not fault._token_valid(*authorised):
+            await self.push("530 5.7.0 Authentication required: the session's OAuth2 token is no longer valid")
+            return
         scripted = fault._take_reply(verb, address)
         if scripted is not None:
             await self.push(scripted)
