@@ -72,10 +72,10 @@ def compose_wire(spec: compose.EmailSpec) -> Outgoing | None:
     if envelope.needs_smtputf8:
         return None  # non-ASCII addresses: compose and the transport's UTF-8 policy handle them
     message_id = spec.message_id or compose.make_message_id(sender_addr.rpartition("@")[2], *spec.identity)
-    head = [_address_header("From", [sender_text])]
+    head = [_address_header("From", [sender_text], "from_email")]
     for name, found in (("To", to), ("Cc", cc), ("Reply-To", reply_to)):
         if found:
-            head.append(_address_header(name, [text for _, text in found]))
+            head.append(_address_header(name, [text for _, text in found], name.lower().replace("-", "_")))
     head.append(_text_header("Subject", compose._check_text("subject", spec.subject or ""), "subject"))
     head.append(_line("Date", format_datetime(spec.date) if spec.date else compose._now()))
     head.append(_line("Message-ID", message_id))
@@ -175,12 +175,13 @@ def _folded(name: str, words: list[str], separator: str) -> bytes | None:
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
-def _address_header(name: str, texts: list[str]) -> bytes:
-    if all(t.isascii() for t in texts):
+def _address_header(name: str, texts: list[str], field: str) -> bytes:
+    if all(_is_plain(t) for t in texts):
         folded = _folded(name, texts, ", ")
         if folded is not None:
             return folded
-    return _by_policy(name, ", ".join(texts), name.lower())
+    joined = ", ".join(texts)
+    return _by_policy(name, joined, field, joined)
 
 
 def _text_header(name: str, value: str, field: str) -> bytes:
@@ -191,9 +192,11 @@ def _text_header(name: str, value: str, field: str) -> bytes:
     return _by_policy(name, value, field)
 
 
-def _by_policy(name: str, value: str, field: str) -> bytes:
-    """Parse, guard and fold ``value`` as ``compose`` does (``msg[name] = value``), for anything not plain."""
-    with naming_field(field):
+def _by_policy(name: str, value: str, field: str, shown: str | None = None) -> bytes:
+    """Parse, guard and fold ``value`` as ``compose`` does (``msg[name] = value``), for anything not plain; an
+    error names ``field`` (and ``shown``, if given, as the value).
+    """
+    with naming_field(field, shown):
         stored_name, header = SMTP.header_store_parse(name, value)
     return SMTP.fold_binary(stored_name, header)
 

@@ -55,6 +55,7 @@ BAD = {
     "invalid address": ({"to": "not an address"}, InvalidMessageError),
     "not text in a list": ({"to": ["a@example.org", 5]}, InvalidMessageError),
     "dots in an unquoted name": ({"to": "J. R. Doe <jr@example.org>"}, InvalidMessageError),
+    "encoded word in a name": ({"to": "X=?utf-8?b?DQpCY2M6IGV2aWxAeC5vcmc=?=Y <a@example.org>"}, HeaderInjectionError),
     "no recipient": ({"to": None}, InvalidMessageError),
     "two senders": ({"to": "a@example.org", "sender": "a@example.org, b@example.org"}, InvalidMessageError),
     "bad importance": ({"to": "a@example.org", "importance": "urgent"}, InvalidMessageError),
