@@ -3,8 +3,9 @@
 Contenders:
 
 * ``ours``: this provider. Cases 1 and 4 go through ``SendEmailOperator.send_email`` (what ``execute`` runs:
-  ``normalize_attachments``, ``EmailSpec(...).build()``, ``SmtpConnHook.send``); case 2 builds each message with
-  ``EmailSpec(...).build()`` and sends it over one ``with SmtpConnHook(...) as hook`` session.
+  ``normalize_attachments``, ``EmailSpec(...).build()``, ``SmtpConnHook.send``); case 2 sends each message with
+  ``sending.prepare_email`` and ``sending.deliver`` (the one send path) over one ``with SmtpConnHook(...) as
+  hook`` session; case 5 is ``MailMergeOperator.execute`` (see ``bench_merge``).
 * ``official``: ``apache-airflow-providers-smtp``, as its docs show it: ``with SmtpHook(smtp_conn_id=...) as
   hook: hook.send_email_smtp(to=..., subject=..., html_content=..., files=[...])``.
 * ``stdlib``: the floor, the standard library alone: messages built by the ``email`` package and sent with
@@ -245,12 +246,14 @@ def case_many(contender: str, items: list[tuple[str, str, str, str]]) -> dict[st
     gc.collect()
     start, cpu_start = time.perf_counter(), time.process_time()
     if contender == "ours":
-        from airflow_provider_smtpconn.compose import EmailSpec
         from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
+        from airflow_provider_smtpconn.sending import EmailRequest, deliver, prepare_email
 
+        # The one send path every shell uses (what SendEmailOperator.execute runs), over one session.
         with SmtpConnHook(smtp_conn_id=OURS_CONN) as hook:
             for to, subject, text, html in items:
-                hook.send(EmailSpec(sender=SENDER_DISPLAY, to=to, subject=subject, text=text, html=html).build())
+                request = EmailRequest(from_email=SENDER_DISPLAY, to=to, subject=subject, text=text, html=html)
+                deliver(prepare_email(request, hook), hook)
     elif contender == "official":
         from airflow.providers.smtp.hooks.smtp import SmtpHook
 
