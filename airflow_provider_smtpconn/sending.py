@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtpconn.exceptions import InvalidMessageError, RecipientsRefusedError
@@ -19,8 +20,9 @@ from airflow_provider_smtpconn.exceptions import InvalidMessageError, Recipients
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from airflow_provider_smtpconn.compose import ComposedEmail
+    from airflow_provider_smtpconn.compose import ComposedEmail, EmailSpec
     from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
+    from airflow_provider_smtpconn.transaction import Outgoing
     from airflow_provider_smtpconn.transport import SendResult
 
 log = logging.getLogger(__name__)
@@ -66,14 +68,28 @@ class EmailRequest:
 
 @dataclass(frozen=True)
 class PreparedEmail:
-    """A request checked and composed, ready to send: nothing invalid reaches the server."""
+    """A request checked and composed, ready to send: nothing invalid reaches the server.
 
-    composed: ComposedEmail
+    :param spec: The checked parameters.
+    :param on_refused: ``fail`` or ``warn``.
+    :param outgoing: The message as ``wire.compose_wire`` flattened it for the wire, or ``None`` for the shapes
+        it leaves to ``compose`` (inline images, non-ASCII addresses), which are then composed at once.
+    """
+
+    spec: EmailSpec
     on_refused: str
+    outgoing: Outgoing | None = None
+
+    @cached_property
+    def composed(self) -> ComposedEmail:
+        """The message as an ``EmailMessage`` with its envelope (composed on first use, e.g. by a dry run)."""
+        return self.spec.compose()
 
     @property
     def message_id(self) -> str:
         """The Message-ID header, with its angle brackets."""
+        if self.outgoing is not None:
+            return self.outgoing.message_id
         return str(self.composed.message["Message-ID"]).strip()
 
 
@@ -136,7 +152,12 @@ def prepare_email(
         headers=request.headers,
         identity=identity,
     )
-    return PreparedEmail(spec.compose(), on_refused)
+    from airflow_provider_smtpconn.wire import compose_wire
+
+    prepared = PreparedEmail(spec, on_refused, compose_wire(spec))
+    if prepared.outgoing is None:
+        _ = prepared.composed  # every check before anything connects
+    return prepared
 
 
 def deliver(
@@ -147,8 +168,11 @@ def deliver(
     :raises RecipientsRefusedError: if some recipients were refused and ``on_refused`` is ``fail`` (the message
         was delivered to the others and is not resent), or if all were.
     """
-    composed = prepared.composed
-    result = hook.send(composed.message, envelope=composed.envelope, on_commit=on_commit)
+    if prepared.outgoing is not None:
+        result = hook.send(prepared.outgoing, on_commit=on_commit)
+    else:
+        composed = prepared.composed
+        result = hook.send(composed.message, envelope=composed.envelope, on_commit=on_commit)
     if result.refused:
         refused = "; ".join(f"{a} ({c} {t})" for a, (c, t) in result.refused.items())
         if prepared.on_refused == "fail":
@@ -185,7 +209,8 @@ def write_dry_run(prepared: PreparedEmail, name: tuple[str, ...]) -> SendResult:
     log.info(
         "Dry run: wrote %s (%d bytes) for %s, subject %r; nothing was sent.", path, size, ", ".join(recipients), subject
     )
-    return SendResult(prepared.message_id, [], {}, size, eml_path=str(path), dry_run=True)
+    message_id = str(message["Message-ID"]).strip()  # the file's own (a random one differs from the wire form's)
+    return SendResult(message_id, [], {}, size, eml_path=str(path), dry_run=True)
 
 
 def _max_attachment_bytes(request: EmailRequest, hook: SmtpConnHook, connection_required: bool) -> int:

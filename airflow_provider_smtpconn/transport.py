@@ -252,14 +252,15 @@ class SmtpSession:
 
     def send(
         self,
-        message: Message,
+        message: Message | Outgoing,
         *,
         envelope: Envelope | None = None,
         on_commit: Callable[[str], object] | None = None,
     ) -> SendResult:
         """Send one message, retrying only where that cannot deliver it twice.
 
-        :param message: The message; a Message-ID is added if it has none. The Bcc header is not sent.
+        :param message: The message; a Message-ID is added if it has none. The Bcc header is not sent. Or an
+            ``Outgoing`` already flattened with its envelope (``wire.compose_wire``), sent as it is.
         :param envelope: Sender and recipients; default: read from Sender/From and To/Cc/Bcc.
         :param on_commit: Called with the Message-ID right before the final ``.`` is sent: after it returns
             the message may have been delivered. An exception from it aborts the send with nothing delivered.
@@ -267,7 +268,7 @@ class SmtpSession:
         :raises DeliveryUnknownError: if the connection was lost after the final ``.`` (not resent).
         :raises SmtpProviderError: (subclasses) for every other failure, after the retries where allowed.
         """
-        outgoing = self._prepare(message, envelope)
+        outgoing = message if isinstance(message, Outgoing) else self._prepare(message, envelope)
         s = self.settings
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(lambda e: isinstance(e, SmtpProviderError) and e.transient),
@@ -287,7 +288,13 @@ class SmtpSession:
             raise
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
-    def _prepare(self, message: Message, envelope: Envelope | None) -> Outgoing:
+    @staticmethod
+    def outgoing(message: Message, envelope: Envelope | None = None) -> Outgoing:
+        """``message`` flattened for the wire, with its envelope (read from its headers if not given)."""
+        return SmtpSession._prepare(message, envelope)
+
+    @staticmethod
+    def _prepare(message: Message, envelope: Envelope | None) -> Outgoing:
         envelope = envelope or Envelope.of(message)
         wire = copy.copy(message)  # shallow: the header list is replaced below, the parts are shared
         del wire["Bcc"]

@@ -32,7 +32,7 @@ sys.path.insert(0, str(HERE))
 import bench_cases  # noqa: E402
 from bench_cases import CONTENDERS  # noqa: E402
 
-CASE_ORDER = ("large", "many", "import", "rows")
+CASE_ORDER = ("large", "many", "import", "rows", "merge", "mergemem")
 CHILD_TIMEOUT = 600  # seconds for one child interpreter; every run is bounded
 
 
@@ -43,11 +43,13 @@ class Config:
     many_n: int = 1000
     rows_n: int = 100_000
     warm_many: int = 20
+    merge_n: int = 10_000
+    mem_rows: tuple[int, int] = (10_000, 50_000)
     batch_children: bool = False  # quick mode: one child runs all of a case's jobs (no memory isolation)
 
 
 def full_config(reps: int | None = None) -> Config:
-    defaults = {"large": 5, "many": 3, "import": 5, "rows": 5}
+    defaults = {"large": 5, "many": 3, "import": 5, "rows": 5, "merge": 3, "mergemem": 2}
     return Config(reps={c: reps or n for c, n in defaults.items()})
 
 
@@ -58,6 +60,8 @@ def quick_config(reps: int | None = None) -> Config:
         many_n=5,
         rows_n=200,
         warm_many=1,
+        merge_n=20,
+        mem_rows=(30, 150),
         batch_children=True,
     )
 
@@ -147,7 +151,11 @@ class Runner:
 
     def run_child_case(self, case: str, params: dict[str, Any]) -> None:
         reps = self.config.reps[case]
-        modes = [{"mode": "time"}, {"mode": "heap"}] if case == "import" else [{}]
+        modes: list[dict[str, Any]] = [{}]
+        if case == "import":
+            modes = [{"mode": "time"}, {"mode": "heap"}]
+        elif case == "mergemem":
+            modes = [{"n": n, "size": size} for n, size in zip(self.config.mem_rows, ("small", "large"), strict=True)]
         jobs = [{"case": case, "contender": c, **params, **m} for _ in range(reps) for m in modes for c in CONTENDERS]
         importtime = case == "import"
         if self.config.batch_children:
@@ -207,6 +215,10 @@ class Runner:
                 self.run_child_case("import", {})
             elif case == "rows":
                 self.run_child_case("rows", {"n": cfg.rows_n, "tmpdir": str(self.tmpdir)})
+            elif case == "merge":
+                self.run_child_case("merge", {"n": cfg.merge_n, "tmpdir": str(self.tmpdir)})
+            elif case == "mergemem":
+                self.run_child_case("mergemem", {"tmpdir": str(self.tmpdir)})
 
 
 def write_random(path: Path, size: int) -> None:
@@ -224,8 +236,11 @@ def progress(text: str) -> None:
 
 
 def summary(case: str, result: dict[str, Any]) -> str:
-    if case == "many":
+    if case in ("many", "merge"):
         return f"{result['rate']:.0f} msg/s"
+    if case == "mergemem":
+        size = "small" if "small_total_mib" in result else "large"
+        return f"{result['n']:,} rows: {result[size + '_total_mib']:.1f} MiB peak RSS, {result['seconds']:.1f} s"
     if case == "import":
         if "heap_kib" in result:
             return f"{result['heap_kib']:.0f} KiB heap"
@@ -257,6 +272,17 @@ METRICS = {
         ("heap_mib", "Python heap peak (MiB, tracemalloc)", False),
         ("seconds", "CSV + build + send time (s)", False),
     ],
+    "merge": [
+        ("rate", "messages/s", True),
+        ("cpu_ms", "client CPU per message (ms)", False),
+        ("wire_kib", "size on the wire (KiB/msg)", None),
+    ],
+    "mergemem": [
+        ("small_total_mib", "peak RSS, fewer rows (MiB)", False),
+        ("large_total_mib", "peak RSS, 5x the rows (MiB)", False),
+        ("small_peak_mib", "peak RSS above baseline, fewer rows (MiB)", False),
+        ("large_peak_mib", "peak RSS above baseline, 5x the rows (MiB)", False),
+    ],
 }
 
 
@@ -266,6 +292,8 @@ def case_titles(cfg: Config) -> dict[str, str]:
         "many": f"2. {cfg.many_n:,} messages, one session",
         "import": "3. import the operator after airflow.sdk",
         "rows": f"4. {cfg.rows_n:,} rows x 10 columns to CSV",
+        "merge": f"5. mail merge, {cfg.merge_n:,} personalised messages",
+        "mergemem": f"6. mail merge from SQLite, {cfg.mem_rows[0]:,} vs {cfg.mem_rows[1]:,} rows",
     }
 
 
@@ -363,7 +391,27 @@ def targets(runner: Runner, cases: list[str]) -> list[str]:
         )
     if "rows" in cases:
         out.append("- 4. reported only (no target).")
+    if "merge" in cases:
+        rate = medians(results, "merge", "rate")
+        out.append(
+            f"- 5. ours >= 1.5x official's messages/s: {verdict(rate['ours'] >= 1.5 * rate['official'])} "
+            f"(ours / official = {rate['ours'] / rate['official']:.2f}); >= 0.5x the floor (stdlib, prebuilt bytes): "
+            f"{verdict(rate['ours'] >= 0.5 * rate['stdlib'])} (ours / stdlib = {rate['ours'] / rate['stdlib']:.2f}; "
+            f"official / stdlib = {rate['official'] / rate['stdlib']:.2f})."
+        )
+    if "mergemem" in cases:
+        small, large = medians(results, "mergemem", "small_total_mib"), medians(results, "mergemem", "large_total_mib")
+        growth = large["ours"] / small["ours"] - 1
+        out.append(
+            f"- 6. ours' peak RSS with 5x the rows within 10% of it with fewer: {verdict(abs(growth) <= 0.10)} "
+            f"({fmt(small['ours'])} -> {fmt(large['ours'])} MiB, {growth:+.1%}; "
+            f"official {growth_of(small, large, 'official')}, stdlib {growth_of(small, large, 'stdlib')})."
+        )
     return out
+
+
+def growth_of(small: dict[str, float], large: dict[str, float], contender: str) -> str:
+    return f"{large[contender] / small[contender] - 1:+.1%}" if small.get(contender) else "-"
 
 
 def git_state() -> str:
@@ -445,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, help="repetitions per case (default: 5; 3 for case 2)")
     parser.add_argument(
         "--cases", default=",".join(CASE_ORDER), help="comma-separated subset of " + ",".join(CASE_ORDER)
-    )
+    )  # merge: 10,000 personalised messages; mergemem: peak memory, 10,000 vs 50,000 rows
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args(argv)
     cases = [c for c in CASE_ORDER if c in args.cases.split(",")]

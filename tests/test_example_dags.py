@@ -13,7 +13,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from support.airflow_helpers import run_dag, task_states
+from support.airflow_helpers import run_dag, task_states, xcom_value
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -25,6 +25,7 @@ DAG_IDS = {
     "example_asset_consumer",
     "example_deadline_alert",
     "example_approval_by_email",
+    "example_mail_merge",
 }
 
 
@@ -54,6 +55,7 @@ def test_every_example_imports_without_errors(dagbag):
         "example_approval_by_email.py",
         "example_attachments_from_xcom.py",
         "example_deadline_alert.py",
+        "example_mail_merge.py",
         "example_report_after_sql.py",
         "example_trigger_then_notify.py",
     ]
@@ -122,6 +124,33 @@ def test_report_after_sql_recipient_from_the_run_conf(dagbag, smtp_server, smtp_
     assert received.rcpt_tos == ["me@example.org"]
     assert "the first 1" in html_of(received.message)
     assert html_of(received.message).count("<td>") == 3
+
+
+def test_mail_merge_sends_each_customer_their_statement(dagbag, smtp_server, smtp_conn, monkeypatch, tmp_path):
+    smtp_conn(smtp_server)
+    monkeypatch.setenv("SMTPCONN_MAIL_MERGE_JOURNAL_DIR", str(tmp_path / "journal"))
+    db_file = tmp_path / "customers.db"
+    monkeypatch.setenv("AIRFLOW_CONN_EXAMPLE_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(db_file)}))
+    dag_run = run_dag(dagbag.dags["example_mail_merge"])
+
+    assert task_states(dag_run) == {"create_customers": ("success", 1), "send_statements": ("success", 1)}
+    assert smtp_server.connections == 1
+    received = {m.rcpt_tos[0]: m.message for m in smtp_server.messages}
+    assert sorted(received) == ["ada@example.org", "grace@example.org", "zoe@example.org"]
+    zoe, ada = received["zoe@example.org"], received["ada@example.org"]
+    assert zoe["To"].addresses[0].display_name == "Zoë Ångström"
+    assert re.fullmatch(r"Your statement for \w+ \d{4}", ada["Subject"])
+    assert "your Pro plan had 2 invoice(s) this month, 200.50 EUR in total" in html_of(ada)
+    assert attachments_of(ada) == {"statement-1.csv": b"day,amount\n2026-01-03,120.50\n2026-01-17,80.00\n"}
+    assert attachments_of(zoe) == {"statement-3.csv": b"day,amount\n2026-01-21,0.00\n"}
+    result = xcom_value(dag_run, "send_statements")
+    assert (result["sent"], result["total"]) == (3, 3)
+    ids = {m.rcpt_tos[0]: m.message_id for m in smtp_server.messages}
+    assert {row[0]: row[2] for row in result["outcomes"]} == {
+        "1": ids["ada@example.org"],
+        "2": ids["grace@example.org"],
+        "3": ids["zoe@example.org"],
+    }
 
 
 def test_attachments_from_xcom(dagbag, smtp_server, smtp_conn):

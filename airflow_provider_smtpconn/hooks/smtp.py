@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_smtpconn.envelope import Envelope
     from airflow_provider_smtpconn.smtp_settings import SmtpSettings
+    from airflow_provider_smtpconn.transaction import Outgoing
     from airflow_provider_smtpconn.transport import SendResult, SmtpSession
 
 
@@ -135,12 +136,13 @@ class SmtpConnHook(BaseHook):
 
     def send(
         self,
-        message: Message,
+        message: Message | Outgoing,
         *,
         envelope: Envelope | None = None,
         on_commit: Callable[[str], object] | None = None,
     ) -> SendResult:
-        """Send one ``email.message.EmailMessage``; see :meth:`SmtpSession.send` for the delivery rules.
+        """Send one ``email.message.EmailMessage`` (or an already flattened ``Outgoing``); see
+        :meth:`SmtpSession.send` for the delivery rules.
 
         :param envelope: Sender and recipients, if already known; default: read from the headers.
         :param on_commit: Called with the Message-ID right before the final ``.`` of DATA.

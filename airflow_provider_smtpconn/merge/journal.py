@@ -1,0 +1,121 @@
+"""The durable record of a merge: one append-only file per task instance, one line per event.
+
+Before the final ``.`` of a message's DATA is sent, an ``intent`` line is written; after the server's answer,
+an outcome line (``accepted``, ``refused``, ``failed`` or ``unknown``). Each line is one ``write()`` to a file
+opened with ``O_APPEND``: once ``write()`` returns, the line is in the operating system's page cache and
+survives the process being killed (``SIGKILL``, an out-of-memory kill, a lost Celery worker process); only a
+crash of the machine itself can lose it, unless ``fsync`` is asked for. A line torn by such a crash is ignored.
+
+On a retry of the task instance the file is read back: rows with ``accepted`` are not sent again; rows with
+``intent`` and no outcome (or ``unknown``) may have been delivered and are reported as unknown, not resent;
+rows ``refused`` or ``failed`` were not delivered and are tried again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+INTENT = "intent"
+ACCEPTED = "accepted"
+REFUSED = "refused"
+FAILED = "failed"
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """What an earlier try recorded for one row: ``accepted`` or ``unknown`` (intent without an outcome)."""
+
+    status: str
+    try_number: int
+    message_id: str
+    detail: str = ""
+
+
+def journal_path(directory: str | Path, dag_id: str, run_id: str, task_id: str, map_index: int) -> Path:
+    """The journal file of one task instance: readable names, plus a hash of the exact identity so that two
+    identities that read the same after sanitising never share a file.
+    """
+    identity = "\x1f".join((dag_id, run_id, task_id, str(map_index)))
+    digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:12]
+    name = _safe(task_id) + (f".{map_index}" if map_index >= 0 else "") + f".{digest}.journal"
+    return Path(directory, _safe(dag_id), _safe(run_id), name)
+
+
+def _safe(part: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in part)[:100].lstrip(".") or "_"
+
+
+class Journal:
+    """One task instance's journal file. Use :meth:`load` first (it opens the file), then :meth:`write`.
+
+    :param path: From :func:`journal_path`; its folder is created.
+    :param try_number: This try, written on every line.
+    :param fsync: Also ``fsync`` after each line (survives a machine crash; costs a disk flush per line).
+    """
+
+    def __init__(self, path: str | Path, try_number: int, *, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self.try_number = try_number
+        self._fsync = fsync
+        self._fd: int | None = None
+
+    def load(self) -> dict[str, Earlier]:
+        """What earlier tries recorded as done, by row key: ``accepted``, or ``unknown`` (an intent line with no
+        outcome, or an ``unknown`` line). Rows refused or failed earlier are not in it: they are tried again.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        done: dict[str, Earlier] = {}
+        if self.path.exists():
+            with self.path.open("rb") as file:
+                for raw in file:
+                    _apply(done, raw)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return done
+
+    def write(self, event: str, key: str, message_id: str, detail: str = "") -> None:
+        """Append one line: ``event`` for row ``key``; ``detail`` says why (for refusals and failures)."""
+        if self._fd is None:
+            raise RuntimeError("Journal.load() opens the journal before the first write.")
+        line = json.dumps([event, key, message_id, self.try_number, detail], ensure_ascii=False) + "\n"
+        os.write(self._fd, line.encode("utf-8"))
+        if self._fsync:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        """Close the file (the lines are already written)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _apply(done: dict[str, Earlier], raw: bytes) -> None:
+    try:
+        event, key, message_id, try_number, detail = json.loads(raw)
+    except (ValueError, TypeError):
+        return  # a line torn by a machine crash: its row's state is what the lines before it said
+    previous = done.get(key)
+    if previous is not None and previous.status == ACCEPTED:
+        return  # accepted is final
+    if event == INTENT:
+        done[key] = Earlier(UNKNOWN, try_number, message_id, "sent, but no answer was recorded (the worker stopped)")
+    elif event in (ACCEPTED, UNKNOWN):
+        done[key] = Earlier(event, try_number, message_id, detail)
+    elif event in (REFUSED, FAILED):
+        done.pop(key, None)  # nothing was delivered: tried again
+
+
+def describe(value: Any) -> str:
+    """A short one-line text for a detail column."""
+    return " ".join(str(value).split())[:300]

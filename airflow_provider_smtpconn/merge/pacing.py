@@ -1,0 +1,80 @@
+"""How fast a merge sends: at most ``max_per_minute`` messages, evenly spaced, and a new session every
+``messages_per_session`` messages (many relays cap messages per connection).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_smtpconn.exceptions import InvalidMessageError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def positive_number(name: str, value: Any, *, integer: bool = False) -> float | None:
+    """``value`` checked as a number above 0 (``None`` stays ``None``); raises :class:`InvalidMessageError`."""
+    if value is None:
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    if not ok or (integer and float(value) != int(value)):
+        kind = "a whole number" if integer else "a number"
+        raise InvalidMessageError(f"{name} {value!r} is not {kind} above 0.")
+    return float(value)
+
+
+class RateLimiter:
+    """A token bucket of capacity one: messages start at least ``60 / max_per_minute`` seconds apart, so no
+    60-second window holds more than ``max_per_minute`` of them. ``None`` means no limit.
+
+    :param clock: Seconds, monotonic (``time.monotonic``); :param sleep: Waits that many seconds.
+    """
+
+    def __init__(
+        self,
+        max_per_minute: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        per_minute = positive_number("max_per_minute", max_per_minute)
+        self.interval = 60.0 / per_minute if per_minute else 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._next: float | None = None
+
+    def wait(self) -> float:
+        """Wait until the next message may start; returns the seconds waited."""
+        if not self.interval:
+            return 0.0
+        now = self._clock()
+        waited = 0.0
+        if self._next is not None and now < self._next:
+            waited = self._next - now
+            self._sleep(waited)
+            now = self._next
+        self._next = now + self.interval
+        return waited
+
+
+class SessionBudget:
+    """Counts messages on the current SMTP session and says when to start a new one."""
+
+    def __init__(self, messages_per_session: int | None) -> None:
+        limit = positive_number("messages_per_session", messages_per_session, integer=True)
+        self.limit = int(limit) if limit else None
+        self.sent = 0
+
+    def spend(self) -> bool:
+        """Count one message; ``True`` when the session has reached its limit and should be closed now."""
+        self.sent += 1
+        if self.limit is not None and self.sent >= self.limit:
+            self.sent = 0
+            return True
+        return False
+
+    def reset(self) -> None:
+        """The session was closed for another reason (a drop): start counting again."""
+        self.sent = 0

@@ -1,0 +1,355 @@
+"""``MailMergeOperator``: one personalised email per row, over one SMTP session, never twice.
+
+Only ``BaseOperator`` is imported here at parse time; the merge's parts (:mod:`airflow_provider_smtpconn.merge`),
+the hook and the transport are imported when the task runs.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+try:
+    from airflow.sdk import BaseOperator
+except ImportError:  # pragma: no cover - Airflow 3.0
+    from airflow.models import BaseOperator  # type: ignore[no-redef,unused-ignore]  # 3.0 only
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.sdk import Context
+
+#: The message parameters, rendered once per row (the template sees ``row`` besides the task context).
+ROW_TEMPLATE_FIELDS = (
+    "to",
+    "cc",
+    "bcc",
+    "reply_to",
+    "from_email",
+    "subject",
+    "text",
+    "html",
+    "attachments",
+    "importance",
+    "headers",
+)
+JOURNAL_DIR_ENV = "SMTPCONN_MAIL_MERGE_JOURNAL_DIR"
+
+
+def chunk_rows(rows: Sequence[Any], size: int) -> list[list[Any]]:
+    """Split ``rows`` into lists of at most ``size`` rows: ``MailMergeOperator.partial(...).expand(rows=...)``
+    then runs one task instance (one SMTP session) per list.
+
+    :raises InvalidMessageError: if ``size`` is not a whole number above 0 or ``rows`` is not a list.
+    """
+    from airflow_provider_smtpconn.merge.rows import chunk_rows as chunk
+
+    return chunk(rows, size)
+
+
+class MailMergeOperator(BaseOperator):
+    """Send one personalised email per row over one SMTP session; a retry never resends an accepted row.
+
+    Rows: ``rows`` (a list of dicts, or a list of lists plus ``columns``, often ``upstream.output``) or ``sql``
+    run through the common-sql hook of ``conn_id`` (fetched ``batch_size`` rows at a time).
+
+    The message parameters are those of ``SendEmailOperator`` and are rendered with Jinja once per row; the
+    template sees the row as ``row`` (column -> value) besides the task context: ``to="{{ row.email }}"``.
+
+    :param rows: The rows (templated). :param columns: Column names for rows given as lists (templated).
+    :param sql: A query whose rows are the merge's rows (templated); with ``conn_id`` and ``parameters``.
+    :param conn_id: The database connection for ``sql`` (any common-sql hook) (templated).
+    :param parameters: Query parameters for ``sql`` (templated). :param batch_size: Rows fetched at a time.
+    :param row_key: The column that identifies a row; default: its position (0, 1, ...). It names the row in
+        errors and results and makes its Message-ID, which stays the same across retries.
+    :param on_bad_row: ``fail`` (default): if any row cannot become a message, nothing is sent and the error
+        lists the first bad rows by key; ``skip``: bad rows are reported as skipped, the others sent.
+    :param max_failures: Rows refused, failed or unknown that are tolerated: a count (``int``), a fraction of the
+        rows (``float`` below 1), or ``None`` for no limit. When exceeded, the merge stops and the task fails.
+    :param messages_per_session: Start a new SMTP session after this many messages (relays often cap it).
+    :param max_per_minute: Send at most this many messages a minute, evenly spaced.
+    :param report_path: Also write every row's outcome as CSV here: a local path or an object storage URL
+        such as ``s3://bucket/merge-{{ ds }}.csv`` (templated).
+    :param journal_dir: The folder of the journal that records accepted rows; default: the
+        ``SMTPCONN_MAIL_MERGE_JOURNAL_DIR`` environment variable, else ``$AIRFLOW_HOME/smtpconn/mail-merge``.
+        With a distributed executor it must be storage every worker shares (see the README).
+    :param journal_fsync: Flush each journal line to disk (survives a machine crash, not only a killed worker).
+    :param max_xcom_outcomes: List at most this many per-row outcomes in the XCom (the CSV has all of them).
+    :param smtp_conn_id: The ``smtpconn`` connection (templated).
+    :return: Counts (``sent``, ``refused``, ``failed``, ``unknown``, ``skipped``, ``total``) and ``outcomes``:
+        ``[row_key, status, message_id, try_number, detail]`` per row.
+    :raises BadRowsError: a row is bad and ``on_bad_row`` is ``fail`` (nothing was sent).
+    :raises TooManyFailuresError: more rows failed than ``max_failures`` allows.
+    """
+
+    template_fields: Sequence[str] = (
+        "rows",
+        "columns",
+        "sql",
+        "conn_id",
+        "parameters",
+        "report_path",
+        "journal_dir",
+        "smtp_conn_id",
+    )
+    template_fields_renderers = {"sql": "sql", "rows": "json", "parameters": "json"}
+    template_ext = (".sql",)
+    #: Rendered per row, not by Airflow's own pass; a ``text``/``html`` ending in these names a template file.
+    row_template_fields = ROW_TEMPLATE_FIELDS
+    row_template_ext = (".html", ".txt", ".j2")
+    ui_color = "#e6f0ff"
+
+    def __init__(
+        self,
+        *,
+        rows: Any = None,
+        columns: list[str] | None = None,
+        sql: str | None = None,
+        conn_id: str | None = None,
+        parameters: Any = None,
+        batch_size: int = 1000,
+        row_key: str | None = None,
+        to: str | list[str] | None = None,
+        cc: str | list[str] | None = None,
+        bcc: str | list[str] | None = None,
+        reply_to: str | list[str] | None = None,
+        from_email: str | None = None,
+        subject: str = "",
+        text: str | None = None,
+        html: str | None = None,
+        attachments: Any = None,
+        importance: str | None = None,
+        headers: dict[str, Any] | None = None,
+        on_bad_row: str = "fail",
+        max_failures: int | float | None = 0.1,
+        messages_per_session: int | None = None,
+        max_per_minute: float | None = None,
+        max_attachment_mb: float | None = None,
+        report_path: str | None = None,
+        journal_dir: str | None = None,
+        journal_fsync: bool = False,
+        max_xcom_outcomes: int = 10_000,
+        smtp_conn_id: str = "smtpconn_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.rows, self.columns, self.sql, self.conn_id = rows, columns, sql, conn_id
+        self.parameters, self.batch_size, self.row_key = parameters, batch_size, row_key
+        self.to, self.cc, self.bcc, self.reply_to, self.from_email = to, cc, bcc, reply_to, from_email
+        self.subject, self.text, self.html, self.attachments = subject, text, html, attachments
+        self.importance, self.headers = importance, headers
+        self.on_bad_row, self.max_failures = on_bad_row, max_failures
+        self.messages_per_session, self.max_per_minute = messages_per_session, max_per_minute
+        self.max_attachment_mb, self.report_path = max_attachment_mb, report_path
+        self.journal_dir, self.journal_fsync = journal_dir, journal_fsync
+        self.max_xcom_outcomes, self.smtp_conn_id = max_xcom_outcomes, smtp_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Check every row, then send each one not accepted by an earlier try; return the counts and outcomes."""
+        from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
+        from airflow_provider_smtpconn.merge.journal import Journal, journal_path
+        from airflow_provider_smtpconn.merge.outcomes import Outcomes
+        from airflow_provider_smtpconn.merge.pacing import RateLimiter, SessionBudget
+        from airflow_provider_smtpconn.merge.runner import Merge
+
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", -1)
+        map_index = -1 if map_index is None else map_index
+        hook = SmtpConnHook(smtp_conn_id=self.smtp_conn_id)
+        path = journal_path(self.journal_folder(), ti.dag_id, ti.run_id, ti.task_id, map_index)
+        with Outcomes() as outcomes, Journal(path, ti.try_number, fsync=self.journal_fsync) as journal:
+            merge = Merge(
+                rows=self._row_source(),
+                prepare=self._message_factory(context, hook, (ti.dag_id, ti.task_id, ti.run_id, map_index)),
+                send=lambda outgoing, on_commit: hook.send(outgoing, on_commit=on_commit),
+                close_session=lambda: hook.get_conn().close(),
+                journal=journal,
+                limiter=RateLimiter(self.max_per_minute),
+                budget=SessionBudget(self.messages_per_session),
+                row_key=self.row_key,
+                on_bad_row=str(self.on_bad_row).strip().lower(),
+                max_failures=self.max_failures,
+            )
+            merge.done = journal.load()
+            if merge.done:
+                self.log.info("Journal %s: %d rows done by earlier tries are not sent again.", path, len(merge.done))
+            check = merge.check()
+            self.log.info("Checked %d rows: %d to send, %d bad.", check.rows, check.valid, check.bad)
+            try:
+                with hook:
+                    merge.send_all(outcomes, check)
+            finally:
+                self._write_report(outcomes)
+            summary = outcomes.summary(self.max_xcom_outcomes)
+        self.log.info("Mail merge done: %s.", {k: summary[k] for k in ("sent", "refused", "failed", "unknown")})
+        return summary
+
+    # -- the parts execute wires together ---------------------------------------------------------------
+
+    def _row_source(self) -> Any:
+        from airflow_provider_smtpconn.exceptions import InvalidMessageError
+        from airflow_provider_smtpconn.merge.rows import SpooledRows, XComRows
+
+        if (self.sql is None) == (self.rows is None):
+            raise InvalidMessageError(
+                "Give the rows either as rows (a list) or as sql with conn_id, not both or neither."
+            )
+        if self.rows is not None:
+            return XComRows(_literal_rows(self.rows), self.columns)
+        if not self.conn_id:
+            raise InvalidMessageError("sql needs conn_id: the database connection to run it on.")
+        return SpooledRows(self._fetch_sql)
+
+    def _fetch_sql(self) -> tuple[list[str], Any]:
+        """Run ``sql`` on ``conn_id`` through its common-sql hook; the columns and an iterator of row batches."""
+        from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+        from airflow_provider_smtpconn.exceptions import InvalidMessageError
+
+        try:
+            from airflow.sdk import BaseHook
+        except ImportError:  # pragma: no cover - Airflow 3.0
+            from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined,unused-ignore]  # 3.0 only
+
+        db_hook = BaseHook.get_connection(str(self.conn_id)).get_hook()
+        if not isinstance(db_hook, DbApiHook):
+            raise InvalidMessageError(f"conn_id {self.conn_id!r} is not a database connection with a common-sql hook.")
+        connection = db_hook.get_conn()
+        cursor = connection.cursor()
+        try:
+            cursor.execute(self.sql, self.parameters) if self.parameters else cursor.execute(self.sql)
+            columns = [d[0] for d in cursor.description or ()]
+        except BaseException:
+            cursor.close()
+            connection.close()
+            raise
+
+        def batches() -> Any:
+            try:
+                while batch := cursor.fetchmany(self.batch_size):
+                    yield batch
+            finally:
+                cursor.close()
+                connection.close()
+
+        return columns, batches()
+
+    def _message_factory(self, context: Context, hook: Any, identity: tuple[Any, ...]) -> Any:
+        """``prepare(key, row) -> Outgoing``: render the fields for the row, then check and compose them."""
+        from airflow_provider_smtpconn.exceptions import InvalidMessageError
+        from airflow_provider_smtpconn.merge.templates import compile_field, variables_for
+
+        env = self.get_template_env()
+        fields = {
+            name: compile_field(
+                name, getattr(self, name), env, self.row_template_ext if name in ("text", "html") else (),
+                resolve=lambda value: _resolve(value, context),
+            )
+            for name in self.row_template_fields
+        }  # fmt: skip
+        variables = variables_for(env, context)
+        max_bytes = _max_attachment_bytes(self.max_attachment_mb, hook)
+        default_sender: list[str | None] = []
+
+        def prepare(key: str, row: Any) -> Any:
+            variables["row"] = row
+            try:
+                values = {name: field.render(variables) for name, field in fields.items()}
+            except InvalidMessageError:
+                raise
+            except Exception as exc:  # a template error in one row is that row's problem
+                raise InvalidMessageError(f"rendering failed: {type(exc).__name__}: {exc}") from None
+            if not values["from_email"]:
+                if not default_sender:
+                    default_sender.append(hook.from_email)  # read once, not per row
+                values["from_email"] = default_sender[0]
+            return _compose_row(values, hook, (*identity, key), max_bytes)
+
+        return prepare
+
+    def _write_report(self, outcomes: Any) -> None:
+        if not self.report_path:
+            return
+        path = str(self.report_path)
+        if "://" in path:
+            try:
+                from airflow.sdk import ObjectStoragePath
+            except ImportError:  # pragma: no cover - Airflow 3.0
+                from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
+
+            with ObjectStoragePath(path).open("w", newline="", encoding="utf-8") as file:
+                outcomes.write_csv(file)
+        else:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            with open(path, "w", newline="", encoding="utf-8") as file:
+                outcomes.write_csv(file)
+        self.log.info("Wrote the outcome of every row to %s.", path)
+
+    def journal_folder(self) -> str:
+        """Where this operator's journals live (see ``journal_dir``)."""
+        if self.journal_dir:
+            return str(self.journal_dir)
+        if os.environ.get(JOURNAL_DIR_ENV):
+            return os.environ[JOURNAL_DIR_ENV]
+        home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+        return os.path.join(home, "smtpconn", "mail-merge")
+
+
+def _literal_rows(rows: Any) -> Any:
+    """Rows that Jinja rendered to text (an ``xcom_pull`` without ``render_template_as_native_obj``)."""
+    if isinstance(rows, str) and rows.strip()[:1] in "[(":
+        import ast
+
+        from airflow_provider_smtpconn.exceptions import InvalidMessageError
+
+        try:
+            return ast.literal_eval(rows.strip())
+        except (ValueError, SyntaxError):
+            raise InvalidMessageError("rows is text that is not a Python list literal; give a list.") from None
+    return rows
+
+
+def _resolve(value: Any, context: Any) -> Any:
+    """An upstream XCom reference (``task.output``) inside a per-row field, resolved once."""
+    resolve = getattr(value, "resolve", None)
+    if resolve is not None and value.__class__.__module__.startswith("airflow."):
+        return resolve(context)
+    return value
+
+
+def _max_attachment_bytes(max_attachment_mb: Any, hook: Any) -> int:
+    """The attachment limit in bytes: the operator's ``max_attachment_mb``, else the connection's (read once)."""
+    from airflow_provider_smtpconn.sending import EmailRequest, _max_attachment_bytes
+
+    return _max_attachment_bytes(EmailRequest(max_attachment_mb=max_attachment_mb), hook, True)
+
+
+def _compose_row(values: dict[str, Any], hook: Any, identity: tuple[Any, ...], max_bytes: int) -> Any:
+    """One row's rendered fields -> the flattened message (``transaction.Outgoing``), checked as
+    ``sending.prepare_email`` checks a request (same sender rules, attachments, errors), composed by
+    ``wire.compose_wire`` (or by ``compose`` for a message with inline images).
+    """
+    from airflow_provider_smtpconn.attachments import normalize_attachments
+    from airflow_provider_smtpconn.compose import EmailSpec
+    from airflow_provider_smtpconn.exceptions import InvalidMessageError
+    from airflow_provider_smtpconn.sending import _as_text
+    from airflow_provider_smtpconn.transport import SmtpSession
+    from airflow_provider_smtpconn.wire import compose_wire
+
+    sender = values["from_email"]
+    if not sender:
+        raise InvalidMessageError(
+            f"No sender: give from_email, or set from_email (or a login that is an address) on connection "
+            f"{hook.smtp_conn_id!r}."
+        )
+    spec = EmailSpec(
+        sender=sender, to=values["to"], cc=values["cc"], bcc=values["bcc"], reply_to=values["reply_to"],
+        subject=_as_text("subject", values["subject"]) or "", text=_as_text("text", values["text"]),
+        html=_as_text("html", values["html"]), attachments=normalize_attachments(values["attachments"], max_bytes),
+        importance=values["importance"], headers=values["headers"], identity=identity,
+    )  # fmt: skip
+    outgoing = compose_wire(spec)
+    if outgoing is None:
+        composed = spec.compose()
+        outgoing = SmtpSession.outgoing(composed.message, composed.envelope)
+    return outgoing
