@@ -128,6 +128,7 @@ def prepare_email(
     """
     from airflow_provider_smtpconn.attachments import normalize_attachments
     from airflow_provider_smtpconn.compose import EmailSpec
+    from airflow_provider_smtpconn.wire import compose_wire
 
     on_refused = str(request.on_refused).strip().lower()
     if on_refused not in ON_REFUSED:
@@ -138,6 +139,7 @@ def prepare_email(
             f"No sender: give from_email, or set from_email (or a login that is an address) on connection "
             f"{hook.smtp_conn_id!r}."
         )
+    limit = attachment_limit(request.max_attachment_mb, hook, connection_required=sender_required)
     spec = EmailSpec(
         sender=sender,
         to=request.to,
@@ -147,13 +149,11 @@ def prepare_email(
         subject=_as_text("subject", request.subject) or "",
         text=_as_text("text", request.text),
         html=_as_text("html", request.html),
-        attachments=normalize_attachments(request.attachments, _max_attachment_bytes(request, hook, sender_required)),
+        attachments=normalize_attachments(request.attachments, limit),
         importance=request.importance,
         headers=request.headers,
         identity=identity,
     )
-    from airflow_provider_smtpconn.wire import compose_wire
-
     prepared = PreparedEmail(spec, on_refused, compose_wire(spec))
     if prepared.outgoing is None:
         _ = prepared.composed  # every check before anything connects
@@ -213,16 +213,21 @@ def write_dry_run(prepared: PreparedEmail, name: tuple[str, ...]) -> SendResult:
     return SendResult(message_id, [], {}, size, eml_path=str(path), dry_run=True)
 
 
-def _max_attachment_bytes(request: EmailRequest, hook: SmtpConnHook, connection_required: bool) -> int:
-    if request.max_attachment_mb not in (None, ""):
+def attachment_limit(
+    max_attachment_mb: float | str | None, hook: SmtpConnHook, *, connection_required: bool = True
+) -> int:
+    """The largest single attachment in bytes: ``max_attachment_mb`` (MiB) if given, else the connection's.
+
+    :raises InvalidMessageError: if ``max_attachment_mb`` is not a number above 0.
+    :raises SmtpConfigError: if the connection's limit is invalid (a dry run without a connection gets 10 MiB).
+    """
+    if max_attachment_mb not in (None, ""):
         try:
-            mb = float(request.max_attachment_mb)  # type: ignore[arg-type,unused-ignore]  # checked by float()
+            mb = float(max_attachment_mb)  # type: ignore[arg-type,unused-ignore]  # checked by float()
             if not (math.isfinite(mb) and mb > 0):
                 raise ValueError
         except (TypeError, ValueError):
-            raise InvalidMessageError(
-                f"max_attachment_mb {request.max_attachment_mb!r} is not a number above 0."
-            ) from None
+            raise InvalidMessageError(f"max_attachment_mb {max_attachment_mb!r} is not a number above 0.") from None
         return int(mb * 1024 * 1024)
     try:
         return hook.max_attachment_bytes

@@ -248,7 +248,9 @@ class MailMergeOperator(BaseOperator):
             for name in self.row_template_fields
         }  # fmt: skip
         variables = variables_for(env, context)
-        max_bytes = _max_attachment_bytes(self.max_attachment_mb, hook)
+        from airflow_provider_smtpconn.sending import attachment_limit
+
+        max_mb = attachment_limit(self.max_attachment_mb, hook) / (1024 * 1024)  # checked once, not per row
         default_sender: list[str | None] = []
 
         def prepare(key: str, row: Any) -> Any:
@@ -263,7 +265,7 @@ class MailMergeOperator(BaseOperator):
                 if not default_sender:
                     default_sender.append(hook.from_email)  # read once, not per row
                 values["from_email"] = default_sender[0]
-            return _compose_row(values, hook, (*identity, key), max_bytes)
+            return _compose_row(values, hook, (*identity, key), max_mb)
 
         return prepare
 
@@ -297,15 +299,10 @@ class MailMergeOperator(BaseOperator):
 
 def _literal_rows(rows: Any) -> Any:
     """Rows that Jinja rendered to text (an ``xcom_pull`` without ``render_template_as_native_obj``)."""
-    if isinstance(rows, str) and rows.strip()[:1] in "[(":
-        import ast
+    if isinstance(rows, str):
+        from airflow_provider_smtpconn.rendered import read_back
 
-        from airflow_provider_smtpconn.exceptions import InvalidMessageError
-
-        try:
-            return ast.literal_eval(rows.strip())
-        except (ValueError, SyntaxError):
-            raise InvalidMessageError("rows is text that is not a Python list literal; give a list.") from None
+        return read_back(rows, "rows")
     return rows
 
 
@@ -317,39 +314,14 @@ def _resolve(value: Any, context: Any) -> Any:
     return value
 
 
-def _max_attachment_bytes(max_attachment_mb: Any, hook: Any) -> int:
-    """The attachment limit in bytes: the operator's ``max_attachment_mb``, else the connection's (read once)."""
-    from airflow_provider_smtpconn.sending import EmailRequest, _max_attachment_bytes
-
-    return _max_attachment_bytes(EmailRequest(max_attachment_mb=max_attachment_mb), hook, True)
-
-
-def _compose_row(values: dict[str, Any], hook: Any, identity: tuple[Any, ...], max_bytes: int) -> Any:
-    """One row's rendered fields -> the flattened message (``transaction.Outgoing``), checked as
-    ``sending.prepare_email`` checks a request (same sender rules, attachments, errors), composed by
-    ``wire.compose_wire`` (or by ``compose`` for a message with inline images).
+def _compose_row(values: dict[str, Any], hook: Any, identity: tuple[Any, ...], max_mb: float) -> Any:
+    """One row's rendered fields -> the flattened message (``transaction.Outgoing``), through the one send path's
+    ``prepare_email`` (the same checks and errors as ``SendEmailOperator``).
     """
-    from airflow_provider_smtpconn.attachments import normalize_attachments
-    from airflow_provider_smtpconn.compose import EmailSpec
-    from airflow_provider_smtpconn.exceptions import InvalidMessageError
-    from airflow_provider_smtpconn.sending import _as_text
+    from airflow_provider_smtpconn.sending import EmailRequest, prepare_email
     from airflow_provider_smtpconn.transport import SmtpSession
-    from airflow_provider_smtpconn.wire import compose_wire
 
-    sender = values["from_email"]
-    if not sender:
-        raise InvalidMessageError(
-            f"No sender: give from_email, or set from_email (or a login that is an address) on connection "
-            f"{hook.smtp_conn_id!r}."
-        )
-    spec = EmailSpec(
-        sender=sender, to=values["to"], cc=values["cc"], bcc=values["bcc"], reply_to=values["reply_to"],
-        subject=_as_text("subject", values["subject"]) or "", text=_as_text("text", values["text"]),
-        html=_as_text("html", values["html"]), attachments=normalize_attachments(values["attachments"], max_bytes),
-        importance=values["importance"], headers=values["headers"], identity=identity,
-    )  # fmt: skip
-    outgoing = compose_wire(spec)
-    if outgoing is None:
-        composed = spec.compose()
-        outgoing = SmtpSession.outgoing(composed.message, composed.envelope)
-    return outgoing
+    prepared = prepare_email(EmailRequest(**values, max_attachment_mb=max_mb), hook, identity=identity)
+    if prepared.outgoing is not None:
+        return prepared.outgoing
+    return SmtpSession.outgoing(prepared.composed.message, prepared.composed.envelope)
