@@ -349,8 +349,7 @@ print("the merge finished: the worker was not killed", flush=True)
 
 
 def _same_airflow() -> dict[str, str]:
-    """This process's environment, pointing at the metadata DB this process really uses (Airflow may have been
-    configured before conftest set AIRFLOW_HOME, when pytest imported a warning class from it)."""
+    """This process's environment, pointing the child at the metadata DB this process uses."""
     from airflow import configuration, settings
 
     env = dict(os.environ, AIRFLOW_HOME=configuration.AIRFLOW_HOME)
