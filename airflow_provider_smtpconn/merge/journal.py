@@ -20,11 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_smtpconn.exceptions import SmtpProviderError
+
 INTENT = "intent"
 ACCEPTED = "accepted"
 REFUSED = "refused"
 FAILED = "failed"
 UNKNOWN = "unknown"
+
+
+class JournalError(SmtpProviderError):
+    """The journal cannot be created or written: nothing more is sent. Not an ``AirflowFailException``, so the
+    task's retries can resume once the folder is usable again.
+    """
 
 
 @dataclass(frozen=True)
@@ -68,24 +76,49 @@ class Journal:
     def load(self) -> dict[str, Earlier]:
         """What earlier tries recorded as done, by row key: ``accepted``, or ``unknown`` (an intent line with no
         outcome, or an ``unknown`` line). Rows refused or failed earlier are not in it: they are tried again.
+
+        :raises JournalError: if the journal's folder or file cannot be created, read or opened for appending.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         done: dict[str, Earlier] = {}
-        if self.path.exists():
-            with self.path.open("rb") as file:
-                for raw in file:
-                    _apply(done, raw)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            data = self.path.read_bytes() if self.path.exists() else b""
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            if data and not data.endswith(b"\n"):
+                self._append(b"\n")  # a line torn by a failed write stays apart from the next one
+        except OSError as exc:
+            raise JournalError(
+                f"journal_dir cannot hold the mail merge journal {str(self.path)!r} "
+                f"({exc.strerror or exc}); give a writable folder (shared storage with a distributed executor)."
+            ) from None
+        for raw in data.splitlines():
+            _apply(done, raw)
         return done
 
     def write(self, event: str, key: str, message_id: str, detail: str = "") -> None:
-        """Append one line: ``event`` for row ``key``; ``detail`` says why (for refusals and failures)."""
+        """Append one line: ``event`` for row ``key``; ``detail`` says why (for refusals and failures).
+
+        :raises JournalError: if the line cannot be written (the disk is full, say). Raised from the ``intent``
+            write, it stops the send before the final dot, so that message is not delivered.
+        """
         if self._fd is None:
             raise RuntimeError("Journal.load() opens the journal before the first write.")
         line = json.dumps([event, key, message_id, self.try_number, detail], ensure_ascii=False) + "\n"
-        os.write(self._fd, line.encode("utf-8"))
-        if self._fsync:
-            os.fsync(self._fd)
+        try:
+            self._append(line.encode("utf-8"))
+            if self._fsync:
+                os.fsync(self._fd)
+        except OSError as exc:
+            raise JournalError(
+                f"The mail merge journal {str(self.path)!r} in journal_dir could not be written "
+                f"({exc.strerror or exc}) at row {key!r}; nothing more is sent, and a retry resumes from the journal."
+            ) from None
+
+    def _append(self, data: bytes) -> None:
+        assert self._fd is not None
+        view = memoryview(data)
+        while view:  # a short write (rare: a full disk) is continued, or raises
+            view = view[os.write(self._fd, view) :]
 
     def close(self) -> None:
         """Close the file (the lines are already written)."""

@@ -122,7 +122,7 @@ class Merge:
         if found.duplicates:
             self._name_duplicates(found)
         if found.bad and self.on_bad_row == "fail":
-            shown = "; ".join(f"{k}: {r}" for k, r in found.examples)
+            shown = "; ".join(f"{k}: {r.rstrip('.')}" for k, r in found.examples)
             more = f" (and {found.bad - len(found.examples)} more)" if found.bad > len(found.examples) else ""
             raise BadRowsError(
                 f"{found.bad} of {found.rows} rows cannot be sent, so nothing was sent (on_bad_row='fail'): "
@@ -166,7 +166,7 @@ class Merge:
                 self._send_one(outcomes, key, payload)
                 if limit is not None and outcomes.failures > limit:
                     raise TooManyFailuresError(
-                        f"{outcomes.failures} rows were refused, failed or are unknown, more than max_failures "
+                        f"{outcomes.failures} row(s) were refused, failed or are unknown, more than max_failures "
                         f"{self.max_failures!r} allows ({limit} of {check.valid + len(self.done)}); the merge "
                         f"stopped after row {key!r}. A retry sends only the rows not yet accepted."
                     )
