@@ -7,10 +7,9 @@ Nothing here imports Airflow. The retry rules live in one place, :meth:`SmtpSess
 * a 5xx reply, an authentication failure, a TLS failure and a server that never greets are not retried;
 * once the final ``.`` is out, a lost connection or a timeout leaves the outcome unknown: it is raised as
   :class:`DeliveryUnknownError` and never retried, so a message is sent at most once;
-* with an OAuth2 token source: a token endpoint that is unreachable, times out or answers 5xx is retried like a lost
-  connection; a token due for renewal (see :mod:`~airflow_provider_smtpconn.oauth`) is renewed before the next
-  message, on a new connection, as AUTH cannot be repeated on one; and if the server rejects a provider's token
-  (535), one new token is fetched and one new connection authenticates with it, never more.
+* with an OAuth2 token source, an unreachable, silent or 5xx token endpoint is retried like a lost connection; a
+  token due for renewal is renewed before the next message on a new connection (AUTH cannot be repeated on one);
+  a provider's token the server rejects (535) gets one new token on one new connection, never more.
 
 A send has three stages: open the transaction (MAIL, RCPT, DATA), send the body, read the final reply.
 """
@@ -46,7 +45,7 @@ from airflow_provider_smtpconn.smtp_replies import (
     reply_text,
     was_timeout,
 )
-from airflow_provider_smtpconn.smtp_settings import SmtpSettings, is_loopback
+from airflow_provider_smtpconn.smtp_settings import SmtpSettings
 from airflow_provider_smtpconn.transaction import MailTransaction, Outgoing, SendResult
 
 if TYPE_CHECKING:
@@ -56,7 +55,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_smtpconn.oauth import AccessToken
 
-__all__ = ["Envelope", "SendResult", "SmtpSession", "SmtpSettings", "is_loopback"]
+__all__ = ["Envelope", "SendResult", "SmtpSession", "SmtpSettings"]  # also importable from here, as in 0.1
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +267,7 @@ class SmtpSession:
         :raises DeliveryUnknownError: if the connection was lost after the final ``.`` (not resent).
         :raises SmtpProviderError: (subclasses) for every other failure, after the retries where allowed.
         """
-        outgoing = message if isinstance(message, Outgoing) else self._prepare(message, envelope)
+        outgoing = message if isinstance(message, Outgoing) else self.outgoing(message, envelope)
         s = self.settings
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(lambda e: isinstance(e, SmtpProviderError) and e.transient),
@@ -291,10 +290,6 @@ class SmtpSession:
     @staticmethod
     def outgoing(message: Message, envelope: Envelope | None = None) -> Outgoing:
         """``message`` flattened for the wire, with its envelope (read from its headers if not given)."""
-        return SmtpSession._prepare(message, envelope)
-
-    @staticmethod
-    def _prepare(message: Message, envelope: Envelope | None) -> Outgoing:
         envelope = envelope or Envelope.of(message)
         wire = copy.copy(message)  # shallow: the header list is replaced below, the parts are shared
         del wire["Bcc"]
