@@ -47,6 +47,7 @@ class ConnectionField:
     :param parse: ``(key, raw value) -> value``; ``None`` for "not set". Raises :class:`SmtpConfigError`.
     :param default: The value used when the field is not set; shown by the form and applied by the hook.
     :param setting: The :class:`SmtpSettings` attribute it feeds, or ``None`` for what the hook reads itself.
+    :param group: ``oauth2`` for the fields a token source reads (``oauth/sources.py``).
     """
 
     key: str
@@ -56,6 +57,12 @@ class ConnectionField:
     parse: Callable[[str, Any], Any]
     default: Any = None
     setting: str | None = None
+    group: str | None = None
+
+    @property
+    def is_secret(self) -> bool:
+        """Whether the form shows it as a password field (and so it is masked and never shown)."""
+        return self.schema.get("format") == "password"
 
     def read(self, extra: Mapping[str, Any]) -> Any:
         """The parsed value of this field in ``extra``, or its default."""
@@ -145,6 +152,7 @@ FIELDS: tuple[ConnectionField, ...] = (
             },
         ),
         choice(OAUTH2_PROVIDERS),
+        group="oauth2",
     ),
     ConnectionField(
         "tenant_id",
@@ -153,6 +161,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "tenant's verified domain.",
         _nullable("string"),
         text,
+        group="oauth2",
     ),
     ConnectionField(
         "client_id",
@@ -161,6 +170,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "refresh token), or the client ID at the OAuth2 token URL.",
         _nullable("string"),
         text,
+        group="oauth2",
     ),
     ConnectionField(
         "client_secret",
@@ -169,6 +179,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "refresh token). Redacted.",
         _nullable("string", format="password"),
         secret,
+        group="oauth2",
     ),
     ConnectionField(
         "refresh_token",
@@ -177,6 +188,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "client credentials. Redacted.",
         _nullable("string", format="password"),
         secret,
+        group="oauth2",
     ),
     ConnectionField(
         "service_account_json",
@@ -185,6 +197,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "https://mail.google.com/ and acts as the Username. Redacted.",
         _nullable("string", format="password"),
         secret,
+        group="oauth2",
     ),
     ConnectionField(
         "oauth2_token_url",
@@ -193,6 +206,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "https://oauth2.googleapis.com/token.",
         _nullable("string"),
         text,
+        group="oauth2",
     ),
     ConnectionField(
         "oauth2_scope",
@@ -201,6 +215,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "https://mail.google.com/ (Google), none (OAuth2 token URL).",
         _nullable("string"),
         text,
+        group="oauth2",
     ),
     ConnectionField(
         "oauth2_authority",
@@ -209,6 +224,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "Empty: https://login.microsoftonline.com.",
         _nullable("string"),
         text,
+        group="oauth2",
     ),
     ConnectionField(
         "ca_bundle",
@@ -284,6 +300,8 @@ FIELDS: tuple[ConnectionField, ...] = (
     ),
 )
 FIELDS_BY_KEY: dict[str, ConnectionField] = {f.key: f for f in FIELDS}
+#: The fields of an OAuth2 token source, ``oauth2_provider`` first.
+OAUTH2_FIELDS: tuple[ConnectionField, ...] = tuple(f for f in FIELDS if f.group == "oauth2")
 
 
 def readme_table() -> str:

@@ -64,10 +64,9 @@ class SmtpConnHook(BaseHook):
     def connection(self) -> Connection:
         """The Airflow connection, fetched once; its secrets are registered with the masker."""
         conn = self.get_connection(self.smtp_conn_id)
-        extra = _extras(conn)
-        _mask(conn.password, *(extra.get(k) for k in ("access_token", "client_secret", "refresh_token")))
-        key = extra.get("service_account_json")
-        _mask(key if isinstance(key, str) and key.lstrip().startswith("{") else None)  # pasted JSON, not a path
+        from airflow_provider_smtpconn.oauth.base import mask
+
+        mask(*_secrets(conn))
         return conn
 
     async def aconnection(self) -> Connection:
@@ -77,7 +76,7 @@ class SmtpConnHook(BaseHook):
         """
         if "connection" not in self.__dict__:
             conn = await self.aget_connection(self.smtp_conn_id)
-            await _amask(conn.password, _extras(conn).get("access_token"))
+            await _amask(*_secrets(conn))
             self.__dict__["connection"] = conn
         return self.__dict__["connection"]
 
@@ -174,22 +173,22 @@ def settings_from_connection(conn: Connection) -> SmtpSettings:
     return settings_from_extras(_extras(conn), host=conn.host, port=conn.port, login=conn.login, password=conn.password)
 
 
-def _mask(*secrets: str | None) -> None:
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - Airflow 3.0
-        from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef,unused-ignore]  # 3.0 only
-    for secret in secrets:
-        if secret:
-            mask_secret(secret)
-
-
 async def _amask(*secrets: str | None) -> None:
     from airflow.sdk.log import amask_secret
 
     for secret in secrets:
         if secret:
             await amask_secret(secret)
+
+
+def _secrets(conn: Connection) -> list[Any]:
+    """The password and the extras the form shows as password fields; a service-account key only when pasted
+    (a path is not a secret; the key itself is masked line by line when it is read).
+    """
+    extra = _extras(conn)
+    values = [conn.password, *(extra.get(f.key) for f in FIELDS if f.is_secret and f.key != "service_account_json")]
+    key = extra.get("service_account_json")
+    return [*values, key if isinstance(key, str) and key.lstrip().startswith("{") else None]
 
 
 def _extras(conn: Connection) -> dict[str, Any]:

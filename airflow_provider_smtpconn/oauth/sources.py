@@ -21,7 +21,7 @@ from airflow_provider_smtpconn.oauth.base import (
 from airflow_provider_smtpconn.oauth.google import GoogleTokenSource
 from airflow_provider_smtpconn.oauth.microsoft import MicrosoftTokenSource
 from airflow_provider_smtpconn.oauth.token_url import TokenUrlSource
-from airflow_provider_smtpconn.settings import FIELDS_BY_KEY
+from airflow_provider_smtpconn.settings import FIELDS_BY_KEY, OAUTH2_FIELDS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -73,17 +73,9 @@ def clear_token_sources() -> None:
         _SOURCES.clear()
 
 
-_FIELDS = (
-    "tenant_id",
-    "client_id",
-    "client_secret",
-    "refresh_token",
-    "service_account_json",
-    "oauth2_token_url",
-    "oauth2_scope",
-    "oauth2_authority",
-)
-_SECRET_FIELDS = ("client_secret", "refresh_token", "service_account_json")
+# What a token source reads, and which of it is secret: as settings.FIELDS declares them.
+_FIELDS = tuple(f.key for f in OAUTH2_FIELDS if f.key != "oauth2_provider")
+_SECRET_FIELDS = frozenset(f.key for f in OAUTH2_FIELDS if f.is_secret)
 
 
 def _build_microsoft(values: dict[str, str | None], login: str, timeout: float) -> TokenSource:
