@@ -113,16 +113,19 @@ def send_email(
     :raises RecipientsRefusedError: all recipients refused, or some with ``on_refused='fail'``.
     :raises SmtpProviderError: (subclasses) for what the transport could not do; see ``transport.py``.
     """
-    prepared = prepare_email(request, hook, identity=identity, sender_required=not dry_run)
+    prepared = prepare_email(request, hook, identity=identity, dry_run=dry_run)
     if dry_run:
         return write_dry_run(prepared, dry_run_name)
     return deliver(prepared, hook, on_commit=on_commit)
 
 
 def prepare_email(
-    request: EmailRequest, hook: SmtpConnHook, *, identity: tuple[Any, ...] = (), sender_required: bool = True
+    request: EmailRequest, hook: SmtpConnHook, *, identity: tuple[Any, ...] = (), dry_run: bool = False
 ) -> PreparedEmail:
     """Resolve the sender, normalise the attachments and compose; connects nowhere.
+
+    For a dry run the connection may be missing (no sender or limit is read from it) and the message is composed
+    as an ``EmailMessage`` only, since it is written to a file, not sent.
 
     :raises InvalidMessageError: naming the parameter and value at fault.
     """
@@ -133,13 +136,13 @@ def prepare_email(
     on_refused = str(request.on_refused).strip().lower()
     if on_refused not in ON_REFUSED:
         raise InvalidMessageError(f"on_refused {request.on_refused!r} is not 'fail' or 'warn'.")
-    sender = request.from_email or _connection_sender(hook, required=sender_required)
+    sender = request.from_email or _connection_sender(hook, required=not dry_run)
     if not sender:
         raise InvalidMessageError(
             f"No sender: give from_email, or set from_email (or a login that is an address) on connection "
             f"{hook.smtp_conn_id!r}."
         )
-    limit = attachment_limit(request.max_attachment_mb, hook, connection_required=sender_required)
+    limit = attachment_limit(request.max_attachment_mb, hook, connection_required=not dry_run)
     spec = EmailSpec(
         sender=sender,
         to=request.to,
@@ -154,7 +157,7 @@ def prepare_email(
         headers=request.headers,
         identity=identity,
     )
-    prepared = PreparedEmail(spec, on_refused, compose_wire(spec))
+    prepared = PreparedEmail(spec, on_refused, None if dry_run else compose_wire(spec))
     if prepared.outgoing is None:
         _ = prepared.composed  # every check before anything connects
     return prepared
@@ -209,8 +212,7 @@ def write_dry_run(prepared: PreparedEmail, name: tuple[str, ...]) -> SendResult:
     log.info(
         "Dry run: wrote %s (%d bytes) for %s, subject %r; nothing was sent.", path, size, ", ".join(recipients), subject
     )
-    message_id = str(message["Message-ID"]).strip()  # the file's own (a random one differs from the wire form's)
-    return SendResult(message_id, [], {}, size, eml_path=str(path), dry_run=True)
+    return SendResult(prepared.message_id, [], {}, size, eml_path=str(path), dry_run=True)
 
 
 def attachment_limit(
