@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider to Airflow's providers manager (entry point ``apache_airflow_provider``)."""
-    from airflow_provider_smtpconn.hooks.connection_form import connection_type
+    from airflow_provider_smtpconn.connection.form import connection_type
 
     return {
         "package-name": "airflow-provider-smtpconn",

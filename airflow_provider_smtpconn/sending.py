@@ -20,10 +20,10 @@ from airflow_provider_smtpconn.exceptions import InvalidMessageError, Recipients
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from airflow_provider_smtpconn.compose import ComposedEmail, EmailSpec
+    from airflow_provider_smtpconn.message.compose import ComposedEmail, EmailSpec
     from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
-    from airflow_provider_smtpconn.transaction import Outgoing
-    from airflow_provider_smtpconn.transport import SendResult
+    from airflow_provider_smtpconn.smtp.transaction import Outgoing
+    from airflow_provider_smtpconn.smtp.session import SendResult
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +129,9 @@ def prepare_email(
 
     :raises InvalidMessageError: naming the parameter and value at fault.
     """
-    from airflow_provider_smtpconn.attachments import normalize_attachments
-    from airflow_provider_smtpconn.compose import EmailSpec
-    from airflow_provider_smtpconn.wire import compose_wire
+    from airflow_provider_smtpconn.message.attachments import normalize_attachments
+    from airflow_provider_smtpconn.message.compose import EmailSpec
+    from airflow_provider_smtpconn.message.writer import compose_wire
 
     on_refused = str(request.on_refused).strip().lower()
     if on_refused not in ON_REFUSED:
@@ -196,8 +196,8 @@ def write_dry_run(prepared: PreparedEmail, name: tuple[str, ...]) -> SendResult:
     import tempfile
     from pathlib import Path
 
-    from airflow_provider_smtpconn.render import FileSink, write_message
-    from airflow_provider_smtpconn.transport import SendResult
+    from airflow_provider_smtpconn.smtp.data import FileSink, write_message
+    from airflow_provider_smtpconn.smtp.session import SendResult
 
     message = prepared.composed.message
     *folders, file_name = (_safe(part) for part in name)

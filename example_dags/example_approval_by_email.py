@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow_provider_smtpconn.notifications.smtp import SendEmailNotifier
-from airflow_provider_smtpconn.versions import HUMAN_IN_THE_LOOP, require_airflow
+from airflow_provider_smtpconn.version_compat import HUMAN_IN_THE_LOOP, require_airflow
 
 require_airflow(HUMAN_IN_THE_LOOP)  # on Airflow 3.0: one sentence naming 3.1, not an ImportError below
 

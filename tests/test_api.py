@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from airflow_provider_smtpconn.hooks.connection_form import EXTRA_FIELDS
+from airflow_provider_smtpconn.connection.form import EXTRA_FIELDS
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from airflow_provider_smtpconn.attachments import Attachment, normalize_attachments
+from airflow_provider_smtpconn.message.attachments import Attachment, normalize_attachments
 from airflow_provider_smtpconn.exceptions import AttachmentError
 
 if TYPE_CHECKING:

@@ -88,8 +88,8 @@ def stored_messages(maildir: Path) -> list[email.message.EmailMessage]:
 
 
 def hook_send(conn_id: str, **spec):
-    from airflow_provider_smtpconn.attachments import normalize_attachments
-    from airflow_provider_smtpconn.compose import EmailSpec
+    from airflow_provider_smtpconn.message.attachments import normalize_attachments
+    from airflow_provider_smtpconn.message.compose import EmailSpec
     from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
 
     attachments = normalize_attachments(spec.pop("attachments", None))

@@ -16,11 +16,11 @@ from email.parser import BytesParser
 
 import pytest
 
-from airflow_provider_smtpconn.attachments import normalize_attachments
-from airflow_provider_smtpconn.compose import ComposedEmail, EmailSpec, make_message_id, parse_addresses
+from airflow_provider_smtpconn.message.attachments import normalize_attachments
+from airflow_provider_smtpconn.message.compose import ComposedEmail, EmailSpec, make_message_id, parse_addresses
 from airflow_provider_smtpconn.exceptions import AttachmentError, HeaderInjectionError, InvalidMessageError
-from airflow_provider_smtpconn.headers import SMTP, check_header
-from airflow_provider_smtpconn.render import FileSink, StreamedPart, write_message
+from airflow_provider_smtpconn.message.headers import SMTP, check_header
+from airflow_provider_smtpconn.smtp.data import FileSink, StreamedPart, write_message
 
 DATE = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
 BASE_HEADERS = [

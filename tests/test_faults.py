@@ -31,8 +31,8 @@ from support.airflow_helpers import run_dag, task_states, xcom_value
 from support.fault_server import BlackHole, FaultServer, closed_port
 from support.reliability_log import record
 
-from airflow_provider_smtpconn.attachments import normalize_attachments
-from airflow_provider_smtpconn.compose import EmailSpec, make_message_id
+from airflow_provider_smtpconn.message.attachments import normalize_attachments
+from airflow_provider_smtpconn.message.compose import EmailSpec, make_message_id
 from airflow_provider_smtpconn.exceptions import (
     DeliveryUnknownError,
     NoGreetingError,

@@ -332,7 +332,7 @@ def test_message_id_is_new_after_a_clear_and_stable_across_retries(smtp_server, 
 
 
 def test_the_form_offers_automatic_tls_and_puts_weakening_switches_last():
-    from airflow_provider_smtpconn.hooks.connection_form import connection_type
+    from airflow_provider_smtpconn.connection.form import connection_type
 
     fields = connection_type()["conn-fields"]
     keys = list(fields)

@@ -149,7 +149,7 @@ def test_a_malformed_service_account_key_is_never_echoed(value, smtp_server, smt
 
 
 def test_the_sink_escapes_attachment_names_in_its_line(tmp_path):
-    from airflow_provider_smtpconn.sink import describe_message
+    from airflow_provider_smtpconn.cli.sink import describe_message
 
     data = (
         b"From: a@example.org\r\nTo: b@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\n"

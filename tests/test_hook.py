@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from airflow_provider_smtpconn.compose import EmailSpec
+from airflow_provider_smtpconn.message.compose import EmailSpec
 from airflow_provider_smtpconn.exceptions import SmtpConfigError
 from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook, settings_from_connection
 

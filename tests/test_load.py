@@ -24,7 +24,7 @@ import pytest
 from support.airflow_helpers import run_dag
 from support.reliability_log import record
 
-from airflow_provider_smtpconn.compose import EmailSpec, make_message_id
+from airflow_provider_smtpconn.message.compose import EmailSpec, make_message_id
 from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
 from airflow_provider_smtpconn.operators.smtp import SendEmailOperator
 

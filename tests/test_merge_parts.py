@@ -18,7 +18,7 @@ from airflow_provider_smtpconn.merge.pacing import RateLimiter, SessionBudget
 from airflow_provider_smtpconn.merge.rows import SpooledRows, XComRows, chunk_rows, key_of
 from airflow_provider_smtpconn.merge.runner import BadRowsError, Merge
 from airflow_provider_smtpconn.merge.templates import compile_field, variables_for
-from airflow_provider_smtpconn.transport import SendResult
+from airflow_provider_smtpconn.smtp.session import SendResult
 
 # -- rows -----------------------------------------------------------------------------------------------------
 

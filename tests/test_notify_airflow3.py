@@ -24,7 +24,7 @@ from support.airflow_helpers import serialize_dag_to_db, task_states
 
 from airflow_provider_smtpconn.exceptions import AirflowVersionError
 from airflow_provider_smtpconn.notifications.smtp import SendEmailNotifier
-from airflow_provider_smtpconn.versions import DEADLINE_ALERTS, HUMAN_IN_THE_LOOP, require_airflow
+from airflow_provider_smtpconn.version_compat import DEADLINE_ALERTS, HUMAN_IN_THE_LOOP, require_airflow
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 

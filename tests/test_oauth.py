@@ -529,7 +529,7 @@ OAUTH2_KEYS = [
 
 
 def test_the_form_groups_the_oauth2_fields_after_authentication_with_secrets_as_password_fields():
-    from airflow_provider_smtpconn.hooks.connection_form import connection_type
+    from airflow_provider_smtpconn.connection.form import connection_type
 
     fields = connection_type()["conn-fields"]
     keys = list(fields)
@@ -547,7 +547,7 @@ def test_the_form_groups_the_oauth2_fields_after_authentication_with_secrets_as_
 def test_the_readme_table_shows_the_oauth2_fields_as_declared():
     from pathlib import Path
 
-    from airflow_provider_smtpconn.settings import readme_table
+    from airflow_provider_smtpconn.connection.fields import readme_table
 
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     rows = [row for row in readme_table().splitlines() if any(f"`{k}`" in row for k in OAUTH2_KEYS)]

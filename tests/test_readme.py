@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from airflow_provider_smtpconn.settings import FIELDS, readme_table
+from airflow_provider_smtpconn.connection.fields import FIELDS, readme_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

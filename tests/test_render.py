@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from airflow_provider_smtpconn.exceptions import HeaderInjectionError
-from airflow_provider_smtpconn.headers import SMTP
-from airflow_provider_smtpconn.render import DataStream, FileSink, RenderedMessage, StreamedPart, write_message
+from airflow_provider_smtpconn.message.headers import SMTP
+from airflow_provider_smtpconn.smtp.data import DataStream, FileSink, RenderedMessage, StreamedPart, write_message
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -22,8 +22,8 @@ from airflow_provider_smtpconn.exceptions import (
     SmtpTemporaryFailure,
     SmtpTLSError,
 )
-from airflow_provider_smtpconn.render import StreamedPart
-from airflow_provider_smtpconn.transport import SmtpSession, SmtpSettings
+from airflow_provider_smtpconn.smtp.data import StreamedPart
+from airflow_provider_smtpconn.smtp.session import SmtpSession, SmtpSettings
 
 
 def settings(server, **overrides) -> SmtpSettings:

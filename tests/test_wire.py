@@ -9,12 +9,12 @@ from email.policy import default as default_policy
 
 import pytest
 
-from airflow_provider_smtpconn.attachments import normalize_attachments
-from airflow_provider_smtpconn.compose import EmailSpec
+from airflow_provider_smtpconn.message.attachments import normalize_attachments
+from airflow_provider_smtpconn.message.compose import EmailSpec
 from airflow_provider_smtpconn.exceptions import HeaderInjectionError, InvalidMessageError
-from airflow_provider_smtpconn.render import FileSink
-from airflow_provider_smtpconn.transport import SmtpSession
-from airflow_provider_smtpconn.wire import compose_wire
+from airflow_provider_smtpconn.smtp.data import FileSink
+from airflow_provider_smtpconn.smtp.session import SmtpSession
+from airflow_provider_smtpconn.message.writer import compose_wire
 
 DATE = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 SENDER = "Bench <bench@example.org>"

@@ -7,8 +7,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtpconn.exceptions import SmtpConfigError, SmtpProviderError
-from airflow_provider_smtpconn.hooks.connection_form import CONN_TYPE, HOOK_NAME
-from airflow_provider_smtpconn.settings import FIELDS, FIELDS_BY_KEY
+from airflow_provider_smtpconn.connection.form import CONN_TYPE, HOOK_NAME
+from airflow_provider_smtpconn.connection.fields import FIELDS, FIELDS_BY_KEY
 
 try:
     from airflow.sdk.bases.hook import BaseHook
@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Connection
 
-    from airflow_provider_smtpconn.envelope import Envelope
-    from airflow_provider_smtpconn.smtp_settings import SmtpSettings
-    from airflow_provider_smtpconn.transaction import Outgoing
-    from airflow_provider_smtpconn.transport import SendResult, SmtpSession
+    from airflow_provider_smtpconn.message.envelope import Envelope
+    from airflow_provider_smtpconn.smtp.settings import SmtpSettings
+    from airflow_provider_smtpconn.smtp.transaction import Outgoing
+    from airflow_provider_smtpconn.smtp.session import SendResult, SmtpSession
 
 
 class SmtpConnHook(BaseHook):
@@ -44,14 +44,14 @@ class SmtpConnHook(BaseHook):
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """The form's extra fields for Airflow 3.0 and 3.1 (later versions read ``conn-fields`` instead)."""
-        from airflow_provider_smtpconn.hooks.legacy_form import form_widgets
+        from airflow_provider_smtpconn.connection.legacy_form import form_widgets
 
         return form_widgets(cls.conn_type)
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """The standard fields' labels and placeholders for Airflow 3.0 and 3.1 (see ``ui-field-behaviour``)."""
-        from airflow_provider_smtpconn.hooks.legacy_form import field_behaviour
+        from airflow_provider_smtpconn.connection.legacy_form import field_behaviour
 
         return field_behaviour(cls.conn_type)
 
@@ -110,7 +110,7 @@ class SmtpConnHook(BaseHook):
         for declared in FIELDS:
             declared.read(extra)
         if self.from_email:
-            from airflow_provider_smtpconn.compose import parse_addresses
+            from airflow_provider_smtpconn.message.compose import parse_addresses
 
             if len(parse_addresses(self.from_email, "from_email")) != 1:
                 raise SmtpConfigError(f"The connection's from_email {self.from_email!r} is not one address.")
@@ -118,7 +118,7 @@ class SmtpConnHook(BaseHook):
 
     def get_conn(self) -> SmtpSession:
         """The open SMTP session of this hook (connected on first use)."""
-        from airflow_provider_smtpconn.transport import SmtpSession
+        from airflow_provider_smtpconn.smtp.session import SmtpSession
 
         if self._session is None:
             self._session = SmtpSession(self.settings)
@@ -153,7 +153,7 @@ class SmtpConnHook(BaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """Connect, TLS, EHLO, AUTH and NOOP, sending no mail; never raises."""
-        from airflow_provider_smtpconn.transport import SmtpSession
+        from airflow_provider_smtpconn.smtp.session import SmtpSession
 
         try:
             return True, SmtpSession(self.check_fields()).check()
@@ -168,7 +168,7 @@ def settings_from_connection(conn: Connection) -> SmtpSettings:
 
     :raises SmtpConfigError: for the first field that is invalid.
     """
-    from airflow_provider_smtpconn.smtp_settings import settings_from_extras
+    from airflow_provider_smtpconn.smtp.settings import settings_from_extras
 
     return settings_from_extras(_extras(conn), host=conn.host, port=conn.port, login=conn.login, password=conn.password)
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from airflow_provider_smtpconn.merge.journal import Earlier, Journal
     from airflow_provider_smtpconn.merge.outcomes import Outcomes
     from airflow_provider_smtpconn.merge.pacing import RateLimiter, SessionBudget
-    from airflow_provider_smtpconn.transport import SendResult
+    from airflow_provider_smtpconn.smtp.session import SendResult
 
 log = logging.getLogger(__name__)
 

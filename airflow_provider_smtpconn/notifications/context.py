@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from airflow_provider_smtpconn.versions import HUMAN_IN_THE_LOOP, require_airflow
+from airflow_provider_smtpconn.version_compat import HUMAN_IN_THE_LOOP, require_airflow
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -11,7 +11,7 @@ from airflow_provider_smtpconn.notifications.context import (
     required_actions_url,
 )
 from airflow_provider_smtpconn.templating import EMAIL_TEMPLATE_FIELDS, EmailTemplating, not_template_files
-from airflow_provider_smtpconn.versions import DEADLINE_ALERTS, require_airflow
+from airflow_provider_smtpconn.version_compat import DEADLINE_ALERTS, require_airflow
 
 try:
     from airflow.sdk.bases.notifier import BaseNotifier

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
 from airflow_provider_smtpconn.exceptions import TokenEndpointUnavailableError, TokenRefusedError
-from airflow_provider_smtpconn.settings import OAUTH2_PROVIDERS
+from airflow_provider_smtpconn.connection.fields import OAUTH2_PROVIDERS
 
 if TYPE_CHECKING:
     from collections.abc import Callable

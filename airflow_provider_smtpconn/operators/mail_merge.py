@@ -300,7 +300,7 @@ class MailMergeOperator(BaseOperator):
 def _literal_rows(rows: Any) -> Any:
     """Rows that Jinja rendered to text (an ``xcom_pull`` without ``render_template_as_native_obj``)."""
     if isinstance(rows, str):
-        from airflow_provider_smtpconn.rendered import read_back
+        from airflow_provider_smtpconn.message.read_back import read_back
 
         return read_back(rows, "rows")
     return rows
@@ -319,7 +319,7 @@ def _compose_row(values: dict[str, Any], hook: Any, identity: tuple[Any, ...], m
     ``prepare_email`` (the same checks and errors as ``SendEmailOperator``).
     """
     from airflow_provider_smtpconn.sending import EmailRequest, prepare_email
-    from airflow_provider_smtpconn.transport import SmtpSession
+    from airflow_provider_smtpconn.smtp.session import SmtpSession
 
     prepared = prepare_email(EmailRequest(**values, max_attachment_mb=max_mb), hook, identity=identity)
     if prepared.outgoing is not None:

@@ -13,19 +13,19 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from airflow_provider_smtpconn.envelope import Envelope
+from airflow_provider_smtpconn.message.envelope import Envelope
 from airflow_provider_smtpconn.exceptions import HeaderInjectionError, InvalidMessageError
-from airflow_provider_smtpconn.headers import HEADERS as _HEADERS
-from airflow_provider_smtpconn.headers import SMTP, add_custom_headers, naming_field
-from airflow_provider_smtpconn.render import StreamedPart
-from airflow_provider_smtpconn.rendered import looks_rendered, read_back
+from airflow_provider_smtpconn.message.headers import HEADERS as _HEADERS
+from airflow_provider_smtpconn.message.headers import SMTP, add_custom_headers, naming_field
+from airflow_provider_smtpconn.smtp.data import StreamedPart
+from airflow_provider_smtpconn.message.read_back import looks_rendered, read_back
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from datetime import datetime
     from email.headerregistry import Address
 
-    from airflow_provider_smtpconn.attachments import Attachment
+    from airflow_provider_smtpconn.message.attachments import Attachment
 
 IMPORTANCE = {
     "high": ("high", "1 (Highest)"),

@@ -1,13 +1,13 @@
 """Composing the common message shapes straight to wire bytes, for senders of many messages (a mail merge).
 
-:func:`compose_wire` checks a :class:`~airflow_provider_smtpconn.compose.EmailSpec` exactly as
-:func:`~airflow_provider_smtpconn.compose.compose_message` does, but writes the headers and bodies itself instead
+:func:`compose_wire` checks a :class:`~airflow_provider_smtpconn.message.compose.EmailSpec` exactly as
+:func:`~airflow_provider_smtpconn.message.compose.compose_message` does, but writes the headers and bodies itself instead
 of building an ``EmailMessage`` and flattening it: for a small message most of the time goes to the ``email``
 package's header objects, once when a header is set and again when it is folded. Only plain values take the
 short way: an address ``local@domain.tld`` (with an ASCII display name, quoted where RFC 5322 needs it), a header
 of printable ASCII without encoded words that fits on a line or folds at spaces. Any other value (non-ASCII
 text, an encoded word, an unusual address) is parsed, guarded and folded by the same policy ``compose`` uses, and
-attachments are the same :class:`~airflow_provider_smtpconn.render.StreamedPart` leaves. A message with inline
+attachments are the same :class:`~airflow_provider_smtpconn.smtp.data.StreamedPart` leaves. A message with inline
 images (``content_id``) is left to ``compose`` (the function returns ``None``).
 """
 
@@ -20,12 +20,12 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtpconn import compose
-from airflow_provider_smtpconn.envelope import Envelope
+from airflow_provider_smtpconn.message import compose
+from airflow_provider_smtpconn.message.envelope import Envelope
 from airflow_provider_smtpconn.exceptions import InvalidMessageError
-from airflow_provider_smtpconn.headers import SMTP, add_custom_headers, naming_field
-from airflow_provider_smtpconn.render import CRLF, RenderedMessage, write_message
-from airflow_provider_smtpconn.transaction import Outgoing
+from airflow_provider_smtpconn.message.headers import SMTP, add_custom_headers, naming_field
+from airflow_provider_smtpconn.smtp.data import CRLF, RenderedMessage, write_message
+from airflow_provider_smtpconn.smtp.transaction import Outgoing
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -9,8 +9,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtpconn.field_parsers import check_number, config_error, parse_port
-from airflow_provider_smtpconn.settings import (
+from airflow_provider_smtpconn.connection.parsers import check_number, config_error, parse_port
+from airflow_provider_smtpconn.connection.fields import (
     AUTH_MECHANISMS,
     AUTH_TYPES,
     DEFAULT_PORTS,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtpconn.field_parsers import (
+from airflow_provider_smtpconn.connection.parsers import (
     choice,
     flag,
     number,

@@ -15,16 +15,16 @@ from airflow_provider_smtpconn.exceptions import (
     SmtpPermanentError,
     SmtpTemporaryFailure,
 )
-from airflow_provider_smtpconn.render import DataStream
-from airflow_provider_smtpconn.smtp_replies import describe, reply_error, reply_text, was_timeout
+from airflow_provider_smtpconn.smtp.data import DataStream
+from airflow_provider_smtpconn.smtp.replies import describe, reply_error, reply_text, was_timeout
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from airflow_provider_smtpconn.envelope import Envelope
-    from airflow_provider_smtpconn.render import RenderedMessage
-    from airflow_provider_smtpconn.smtp_replies import ErrorTranslator
-    from airflow_provider_smtpconn.smtp_settings import SmtpSettings
+    from airflow_provider_smtpconn.message.envelope import Envelope
+    from airflow_provider_smtpconn.smtp.data import RenderedMessage
+    from airflow_provider_smtpconn.smtp.replies import ErrorTranslator
+    from airflow_provider_smtpconn.smtp.settings import SmtpSettings
 
 
 @dataclass

@@ -19,7 +19,7 @@ from email.policy import EmailPolicy
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtpconn.exceptions import HeaderInjectionError, InvalidMessageError
-from airflow_provider_smtpconn.rendered import looks_rendered, read_back
+from airflow_provider_smtpconn.message.read_back import looks_rendered, read_back
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

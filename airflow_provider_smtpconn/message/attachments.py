@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_smtpconn.exceptions import AttachmentError
-from airflow_provider_smtpconn.rendered import looks_rendered, read_back
+from airflow_provider_smtpconn.message.read_back import looks_rendered, read_back
 
 _SPEC_KEYS = frozenset({"filename", "content", "path", "content_type", "encoding", "content_id", "columns"})
 # multipart/* and message/* may not be base64-encoded (RFC 2045 section 6.4), and attachments always are.

@@ -134,7 +134,7 @@ def _send_test(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     import socket
     from datetime import datetime, timezone
 
-    from airflow_provider_smtpconn.compose import parse_addresses
+    from airflow_provider_smtpconn.message.compose import parse_addresses
     from airflow_provider_smtpconn.exceptions import InvalidMessageError
     from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
     from airflow_provider_smtpconn.sending import EmailRequest, send_email
@@ -181,7 +181,7 @@ def _send_test(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 
 def _sink(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from airflow_provider_smtpconn.sink import run_sink
+    from airflow_provider_smtpconn.cli.sink import run_sink
 
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")

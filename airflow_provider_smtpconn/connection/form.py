@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_smtpconn.settings import FIELDS, ConnectionField
+from airflow_provider_smtpconn.connection.fields import FIELDS, ConnectionField
 
 CONN_TYPE = "smtpconn"
 HOOK_CLASS = "airflow_provider_smtpconn.hooks.smtp.SmtpConnHook"

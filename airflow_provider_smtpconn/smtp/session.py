@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, cast
 
 import tenacity
 
-from airflow_provider_smtpconn.auth import ServerRejectedToken, authenticate
-from airflow_provider_smtpconn.envelope import Envelope
+from airflow_provider_smtpconn.smtp.auth import ServerRejectedToken, authenticate
+from airflow_provider_smtpconn.message.envelope import Envelope
 from airflow_provider_smtpconn.exceptions import (
     NoGreetingError,
     SmtpAuthError,
@@ -36,8 +36,8 @@ from airflow_provider_smtpconn.exceptions import (
     SmtpProviderError,
     SmtpTLSError,
 )
-from airflow_provider_smtpconn.render import RenderedMessage, has_8bit_body
-from airflow_provider_smtpconn.smtp_replies import (
+from airflow_provider_smtpconn.smtp.data import RenderedMessage, has_8bit_body
+from airflow_provider_smtpconn.smtp.replies import (
     ErrorTranslator,
     describe,
     no_starttls_advice,
@@ -45,8 +45,8 @@ from airflow_provider_smtpconn.smtp_replies import (
     reply_text,
     was_timeout,
 )
-from airflow_provider_smtpconn.smtp_settings import SmtpSettings
-from airflow_provider_smtpconn.transaction import MailTransaction, Outgoing, SendResult
+from airflow_provider_smtpconn.smtp.settings import SmtpSettings
+from airflow_provider_smtpconn.smtp.transaction import MailTransaction, Outgoing, SendResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable

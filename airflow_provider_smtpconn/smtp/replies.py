@@ -16,12 +16,12 @@ from airflow_provider_smtpconn.exceptions import (
     SmtpTemporaryFailure,
     SmtpTLSError,
 )
-from airflow_provider_smtpconn.smtp_settings import is_loopback
+from airflow_provider_smtpconn.smtp.settings import is_loopback
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from airflow_provider_smtpconn.smtp_settings import SmtpSettings
+    from airflow_provider_smtpconn.smtp.settings import SmtpSettings
 
 
 def reply_text(reply: bytes | str) -> str:

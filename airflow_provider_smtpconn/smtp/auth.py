@@ -13,13 +13,13 @@ import smtplib
 from typing import TYPE_CHECKING
 
 from airflow_provider_smtpconn.exceptions import SmtpAuthError, SmtpTemporaryFailure
-from airflow_provider_smtpconn.smtp_replies import reply_text
+from airflow_provider_smtpconn.smtp.replies import reply_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from airflow_provider_smtpconn.oauth import AccessToken
-    from airflow_provider_smtpconn.smtp_settings import SmtpSettings
+    from airflow_provider_smtpconn.smtp.settings import SmtpSettings
 
 #: The order ``auth_mechanism`` automatic prefers, among the mechanisms the server offers.
 AUTO_ORDER = ("PLAIN", "LOGIN", "CRAM-MD5")
