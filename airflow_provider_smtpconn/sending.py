@@ -1,96 +1,40 @@
-"""The one send path: a frozen :class:`EmailRequest`, a hook and the task's identity in, a ``SendResult`` out.
+"""The one send path: an :class:`EmailRequest`, a hook and the task's identity in, a ``SendResult`` out.
 
 The operator, the notifier, the email backend and the ``smtpconn send-test`` command all call
-:func:`send_email`. It resolves the sender, normalises the attachments, composes the message once (addresses
-parsed once, for the headers and the envelope), and hands it to the hook, or for a dry run to an ``.eml`` file.
-A caller that sends many messages (a mail merge) uses its two halves: :func:`prepare_email` (checks
-everything, connects nowhere) and :func:`deliver`. Heavy modules are imported only when a message is sent.
+:func:`send_email`; a mail merge calls its first half per row. The path is a chain of single-purpose hops::
+
+    EmailRequest --prepare_email--> WireMessage --deliver (hook.send)--> SendResult
+                                                --write_dry_run--------> SendResult (eml_path)
+
+:func:`prepare_email` resolves the sender and the attachment limit from the connection and composes the message
+once (``message.compose``): every check happens there, before anything connects. Heavy modules are imported
+only when a message is sent.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, replace
-from functools import cached_property
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtpconn.exceptions import InvalidMessageError, RecipientsRefusedError
+from airflow_provider_smtpconn.message.request import EmailRequest
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
-    from airflow_provider_smtpconn.message.compose import ComposedEmail, EmailSpec
     from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
-    from airflow_provider_smtpconn.smtp.transaction import Outgoing
-    from airflow_provider_smtpconn.smtp.session import SendResult
+    from airflow_provider_smtpconn.message.writer import WireMessage
+    from airflow_provider_smtpconn.smtp.transaction import SendResult
+
+__all__ = ["EmailRequest", "attachment_limit", "deliver", "prepare_email", "send_email", "write_dry_run"]
 
 log = logging.getLogger(__name__)
 
 ON_REFUSED = ("fail", "warn")
 #: The attachment limit of a dry run whose connection cannot be read, in MiB.
 DRY_RUN_ATTACHMENT_MB = 10
-
-
-@dataclass(frozen=True)
-class EmailRequest:
-    """The message parameters after rendering; see ``SendEmailOperator`` for each one's accepted forms.
-
-    :param to: Recipients: text separated by ``,`` or ``;``, or a list.
-    :param from_email: The sender; ``None`` for the connection's.
-    :param attachments: Any form ``attachments.normalize_attachments`` accepts.
-    :param on_refused: ``fail`` or ``warn`` when some recipients (not all) are refused.
-    :param max_attachment_mb: The largest single attachment in MiB; ``None`` for the connection's.
-    """
-
-    to: Any = None
-    cc: Any = None
-    bcc: Any = None
-    reply_to: Any = None
-    from_email: str | None = None
-    subject: str | None = None
-    text: str | None = None
-    html: str | None = None
-    attachments: Any = None
-    importance: str | None = None
-    headers: Mapping[str, Any] | None = None
-    on_refused: str = "fail"
-    max_attachment_mb: float | str | None = None
-
-    def with_defaults(self, *, subject: str, text: str) -> EmailRequest:
-        """The request with ``subject`` and the plain-text body filled in where not given (no body at all)."""
-        return replace(
-            self,
-            subject=self.subject if self.subject is not None else subject,
-            text=text if self.text is None and self.html is None else self.text,
-        )
-
-
-@dataclass(frozen=True)
-class PreparedEmail:
-    """A request checked and composed, ready to send: nothing invalid reaches the server.
-
-    :param spec: The checked parameters.
-    :param on_refused: ``fail`` or ``warn``.
-    :param outgoing: The message as ``wire.compose_wire`` flattened it for the wire, or ``None`` for the shapes
-        it leaves to ``compose`` (inline images, non-ASCII addresses), which are then composed at once.
-    """
-
-    spec: EmailSpec
-    on_refused: str
-    outgoing: Outgoing | None = None
-
-    @cached_property
-    def composed(self) -> ComposedEmail:
-        """The message as an ``EmailMessage`` with its envelope (composed on first use, e.g. by a dry run)."""
-        return self.spec.compose()
-
-    @property
-    def message_id(self) -> str:
-        """The Message-ID header, with its angle brackets."""
-        if self.outgoing is not None:
-            return self.outgoing.message_id
-        return str(self.composed.message["Message-ID"]).strip()
 
 
 def send_email(
@@ -107,35 +51,30 @@ def send_email(
     :param identity: What makes the Message-ID stable (the same values give the same Message-ID); empty for a
         random one.
     :param dry_run_name: Folder and file name parts of the dry run's ``.eml`` (DAG, run, task).
-    :param on_commit: Passed to the transport: called with the Message-ID right before the final ``.``.
+    :param on_commit: Passed to the session: called with the Message-ID right before the final ``.``.
     :raises InvalidMessageError: (and subclasses) for bad input, before anything connects.
     :raises SmtpConfigError: for a bad connection field, before anything connects.
     :raises RecipientsRefusedError: all recipients refused, or some with ``on_refused='fail'``.
-    :raises SmtpProviderError: (subclasses) for what the transport could not do; see ``transport.py``.
+    :raises SmtpProviderError: (subclasses) for what the session could not do; see ``smtp/session.py``.
     """
-    prepared = prepare_email(request, hook, identity=identity, dry_run=dry_run)
+    message = prepare_email(request, hook, identity=identity, dry_run=dry_run)
     if dry_run:
-        return write_dry_run(prepared, dry_run_name)
-    return deliver(prepared, hook, on_commit=on_commit)
+        return write_dry_run(message, dry_run_name)
+    return deliver(message, hook, on_refused=request.on_refused, on_commit=on_commit)
 
 
 def prepare_email(
     request: EmailRequest, hook: SmtpConnHook, *, identity: tuple[Any, ...] = (), dry_run: bool = False
-) -> PreparedEmail:
-    """Resolve the sender, normalise the attachments and compose; connects nowhere.
+) -> WireMessage:
+    """Resolve the sender and the attachment limit, and compose; connects nowhere.
 
-    For a dry run the connection may be missing (no sender or limit is read from it) and the message is composed
-    as an ``EmailMessage`` only, since it is written to a file, not sent.
+    For a dry run the connection may be missing (then no sender is read from it and the limit is 10 MiB).
 
     :raises InvalidMessageError: naming the parameter and value at fault.
     """
-    from airflow_provider_smtpconn.message.attachments import normalize_attachments
-    from airflow_provider_smtpconn.message.compose import EmailSpec
-    from airflow_provider_smtpconn.message.writer import compose_wire
+    from airflow_provider_smtpconn.message.compose import compose
 
-    on_refused = str(request.on_refused).strip().lower()
-    if on_refused not in ON_REFUSED:
-        raise InvalidMessageError(f"on_refused {request.on_refused!r} is not 'fail' or 'warn'.")
+    check_on_refused(request.on_refused)
     sender = request.from_email or _connection_sender(hook, required=not dry_run)
     if not sender:
         raise InvalidMessageError(
@@ -143,44 +82,33 @@ def prepare_email(
             f"{hook.smtp_conn_id!r}."
         )
     limit = attachment_limit(request.max_attachment_mb, hook, connection_required=not dry_run)
-    spec = EmailSpec(
-        sender=sender,
-        to=request.to,
-        cc=request.cc,
-        bcc=request.bcc,
-        reply_to=request.reply_to,
-        subject=_as_text("subject", request.subject) or "",
-        text=_as_text("text", request.text),
-        html=_as_text("html", request.html),
-        attachments=normalize_attachments(request.attachments, limit),
-        importance=request.importance,
-        headers=request.headers,
+    return compose(
+        replace(request, from_email=sender, subject=_as_text("subject", request.subject) or "",
+                text=_as_text("text", request.text), html=_as_text("html", request.html)),
         identity=identity,
-    )
-    prepared = PreparedEmail(spec, on_refused, None if dry_run else compose_wire(spec))
-    if prepared.outgoing is None:
-        _ = prepared.composed  # every check before anything connects
-    return prepared
+        max_attachment_bytes=limit,
+    )  # fmt: skip
 
 
 def deliver(
-    prepared: PreparedEmail, hook: SmtpConnHook, *, on_commit: Callable[[str], object] | None = None
+    message: WireMessage,
+    hook: SmtpConnHook,
+    *,
+    on_refused: str = "fail",
+    on_commit: Callable[[str], object] | None = None,
 ) -> SendResult:
-    """Send a prepared email through ``hook`` (its open session, if any) and apply ``on_refused``.
+    """Send ``message`` through ``hook`` (its open session, if any) and apply ``on_refused``.
 
     :raises RecipientsRefusedError: if some recipients were refused and ``on_refused`` is ``fail`` (the message
         was delivered to the others and is not resent), or if all were.
     """
-    if prepared.outgoing is not None:
-        result = hook.send(prepared.outgoing, on_commit=on_commit)
-    else:
-        composed = prepared.composed
-        result = hook.send(composed.message, envelope=composed.envelope, on_commit=on_commit)
+    from airflow_provider_smtpconn.smtp.replies import describe
+
+    result = hook.send(message, on_commit=on_commit)
     if result.refused:
-        refused = "; ".join(f"{a} ({c} {t})" for a, (c, t) in result.refused.items())
-        if prepared.on_refused == "fail":
+        if check_on_refused(on_refused) == "fail":
             raise RecipientsRefusedError(
-                f"Delivered to {', '.join(result.accepted)} but the server refused {refused}. "
+                f"Delivered to {', '.join(result.accepted)} but the server refused {describe(result.refused)}. "
                 f"Message-ID {result.message_id}; not resent (on_refused='fail').",
                 result.refused,
                 result.accepted,
@@ -191,28 +119,37 @@ def deliver(
     return result
 
 
-def write_dry_run(prepared: PreparedEmail, name: tuple[str, ...]) -> SendResult:
-    """Write the message to ``$TMPDIR/smtpconn-dry-run/<dag>/<run>/<task>.eml`` instead of sending it."""
+def write_dry_run(message: WireMessage, name: tuple[str, ...]) -> SendResult:
+    """Write the bytes a send would send to ``$TMPDIR/smtpconn-dry-run/<dag>/<run>/<task>.eml``; send nothing.
+
+    Each name part is made safe for a file name (``paths.safe_path``): no id can steer the file out of that folder.
+    """
     import tempfile
-    from pathlib import Path
 
-    from airflow_provider_smtpconn.smtp.data import FileSink, write_message
-    from airflow_provider_smtpconn.smtp.session import SendResult
+    from airflow_provider_smtpconn.paths import safe_path
+    from airflow_provider_smtpconn.smtp.transaction import SendResult
 
-    message = prepared.composed.message
-    *folders, file_name = (_safe(part) for part in name)
-    folder = Path(tempfile.gettempdir(), "smtpconn-dry-run", *folders)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{file_name}.eml"
+    *folders, file_name = name
+    path = safe_path(tempfile.gettempdir(), "smtpconn-dry-run", *folders, file_name, suffix=".eml")
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as file:
-        write_message(message, FileSink(file), message.policy)
-    size = path.stat().st_size
-    recipients = prepared.composed.envelope.recipients
-    subject = str(message["Subject"])
+        message.write_to(file)
     log.info(
-        "Dry run: wrote %s (%d bytes) for %s, subject %r; nothing was sent.", path, size, ", ".join(recipients), subject
-    )
-    return SendResult(prepared.message_id, [], {}, size, eml_path=str(path), dry_run=True)
+        "Dry run: wrote %s (%d bytes) for %s; nothing was sent.", path, message.size,
+        ", ".join(message.envelope.recipients),
+    )  # fmt: skip
+    return SendResult(message.message_id, [], {}, message.size, eml_path=str(path), dry_run=True)
+
+
+def check_on_refused(value: Any) -> str:
+    """``on_refused`` normalised: ``fail`` or ``warn``.
+
+    :raises InvalidMessageError: for any other value.
+    """
+    on_refused = str(value).strip().lower()
+    if on_refused not in ON_REFUSED:
+        raise InvalidMessageError(f"on_refused {value!r} is not 'fail' or 'warn'.")
+    return on_refused
 
 
 def attachment_limit(
@@ -254,7 +191,3 @@ def _as_text(name: str, value: Any) -> str | None:
     if isinstance(value, (bytes, bytearray)):
         raise InvalidMessageError(f"{name} is bytes; give text.")
     return str(value)
-
-
-def _safe(part: Any) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(part))[:120] or "_"

@@ -11,7 +11,7 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtpconn.exceptions import InvalidMessageError
-from airflow_provider_smtpconn.sending import EmailRequest
+from airflow_provider_smtpconn.message.request import EmailRequest
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

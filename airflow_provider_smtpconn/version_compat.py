@@ -1,15 +1,76 @@
-"""Which Airflow each feature needs, and one check that says so in a sentence instead of an ImportError.
+"""Every difference between the Airflow versions this package supports, in one place (as the official providers'
+``version_compat.py``): where each name lives, and which Airflow each feature needs.
 
-Deadline Alerts (``AsyncCallback`` in the triggerer) and human-in-the-loop operators came with Airflow 3.1;
-on 3.0 the names they use do not exist. :func:`require_airflow` turns that into one clear error.
+Airflow 3.0 keeps some names in ``airflow.*`` that later versions serve from the Task SDK (``airflow.sdk``). The
+exception bases are imported at once (they are light, and ``exceptions.py`` derives from them); the shells' base
+classes and helpers are imported on first use through this module's ``__getattr__`` (``BaseOperator`` pulls in the
+Task SDK, which a message composed in plain Python does not need). Without Airflow at all (``message/`` and
+``smtp/`` used on their own) the exception bases are plain ``Exception`` subclasses.
+
+Deadline Alerts (``AsyncCallback`` in the triggerer) and human-in-the-loop operators came with Airflow 3.1; on 3.0
+the names they use do not exist. :func:`require_airflow` turns that into one clear error.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from airflow_provider_smtpconn.exceptions import AirflowVersionError
+if TYPE_CHECKING:
+    from airflow.sdk import BaseHook, BaseNotifier, BaseOperator, ObjectStoragePath
+    from airflow.sdk.configuration import conf
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+    from airflow.sdk.log import mask_secret
+else:
+    try:
+        from airflow.sdk.exceptions import AirflowException, AirflowFailException
+    except ImportError:  # pragma: no cover - Airflow 3.0, or no Airflow
+        try:
+            from airflow.exceptions import AirflowException, AirflowFailException
+        except ImportError:
+
+            class AirflowException(Exception):
+                """Stands in for Airflow's base exception where Airflow is not installed."""
+
+            class AirflowFailException(AirflowException):
+                """Stands in for Airflow's "fail without retrying" exception where Airflow is not installed."""
+
+
+__all__ = [
+    "AirflowException",
+    "AirflowFailException",
+    "BaseHook",
+    "BaseNotifier",
+    "BaseOperator",
+    "ObjectStoragePath",
+    "conf",
+    "mask_secret",
+]
+
+#: name -> where it lives, newest Airflow first (Airflow 3.0 last).
+_LOCATIONS: dict[str, tuple[str, ...]] = {
+    "BaseOperator": ("airflow.sdk", "airflow.models"),
+    "BaseHook": ("airflow.sdk", "airflow.hooks.base"),
+    "BaseNotifier": ("airflow.sdk.bases.notifier", "airflow.notifications.basenotifier"),
+    "ObjectStoragePath": ("airflow.sdk", "airflow.io.path"),
+    "conf": ("airflow.sdk.configuration", "airflow.configuration"),
+    "mask_secret": ("airflow.sdk.log", "airflow.sdk.execution_time.secrets_masker"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import ``name`` from the first of its locations that this Airflow has, on first use."""
+    if name not in _LOCATIONS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    for module in _LOCATIONS[name]:
+        try:
+            value = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue
+        globals()[name] = value
+        return value
+    raise ImportError(f"{name} is not in this Airflow (looked in {', '.join(_LOCATIONS[name])}).")
 
 
 class Feature(NamedTuple):
@@ -41,6 +102,8 @@ def require_airflow(feature: Feature, *, installed: str | None = None) -> None:
     :param installed: The version to check instead of the installed one (for tests).
     :raises AirflowVersionError: One sentence naming the feature, the version it needs and the one found.
     """
+    from airflow_provider_smtpconn.exceptions import AirflowVersionError
+
     found = installed or airflow_version()
     if _release(found) < _release(feature.minimum):
         raise AirflowVersionError(

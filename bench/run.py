@@ -32,7 +32,7 @@ sys.path.insert(0, str(HERE))
 import bench_cases  # noqa: E402
 from bench_cases import CONTENDERS  # noqa: E402
 
-CASE_ORDER = ("large", "many", "import", "rows", "merge", "mergemem")
+CASE_ORDER = ("large", "many", "import", "rows", "merge", "mergemem", "door")
 CHILD_TIMEOUT = 600  # seconds for one child interpreter; every run is bounded
 
 
@@ -49,7 +49,7 @@ class Config:
 
 
 def full_config(reps: int | None = None) -> Config:
-    defaults = {"large": 5, "many": 3, "import": 5, "rows": 5, "merge": 3, "mergemem": 2}
+    defaults = {"large": 5, "many": 3, "import": 5, "rows": 5, "merge": 3, "mergemem": 2, "door": 3}
     return Config(reps={c: reps or n for c, n in defaults.items()})
 
 
@@ -186,19 +186,20 @@ class Runner:
             self.import_breakdown.setdefault(contender, largest)
         self.record(case, contender, result, delivered)
 
-    def run_many(self) -> None:
+    def run_in_process(self, case: str, send: Any) -> None:
+        """Cases 2 and 7: ``send(contender, items)`` in this process, after one warm-up each."""
         cfg = self.config
         items = bench_cases.personalised(cfg.many_n)
         warm = bench_cases.personalised(cfg.warm_many)
         for contender in CONTENDERS:  # import and connect once before anything is timed
-            result, delivered = self.delivered_by(lambda c=contender: bench_cases.case_many(c, warm))
+            result, delivered = self.delivered_by(lambda c=contender: send(c, warm))
             if delivered[0] != len(warm):
-                raise RuntimeError(f"many/{contender} warm-up: sent {len(warm)}, the sink received {delivered[0]}")
-        for _ in range(cfg.reps["many"]):
+                raise RuntimeError(f"{case}/{contender} warm-up: sent {len(warm)}, the sink received {delivered[0]}")
+        for _ in range(cfg.reps[case]):
             for contender in CONTENDERS:
-                result, delivered = self.delivered_by(lambda c=contender: bench_cases.case_many(c, items))
-                self.record("many", contender, result, delivered)
-                progress(f"many   {contender:8} {summary('many', result)}")
+                result, delivered = self.delivered_by(lambda c=contender: send(c, items))
+                self.record(case, contender, result, delivered)
+                progress(f"{case:6} {contender:8} {summary(case, result)}")
 
     def run(self, cases: list[str]) -> None:
         cfg = self.config
@@ -210,7 +211,9 @@ class Runner:
                 self.run_child_case("large", {"path": str(big), "warm_path": str(self.tmpdir / "warm.bin")})
                 big.unlink()
             elif case == "many":
-                self.run_many()
+                self.run_in_process("many", bench_cases.case_many)
+            elif case == "door":
+                self.run_in_process("door", bench_cases.case_door)
             elif case == "import":
                 self.run_child_case("import", {})
             elif case == "rows":
@@ -236,7 +239,7 @@ def progress(text: str) -> None:
 
 
 def summary(case: str, result: dict[str, Any]) -> str:
-    if case in ("many", "merge"):
+    if case in ("many", "merge", "door"):
         return f"{result['rate']:.0f} msg/s"
     if case == "mergemem":
         size = "small" if "small_total_mib" in result else "large"
@@ -277,6 +280,11 @@ METRICS = {
         ("cpu_ms", "client CPU per message (ms)", False),
         ("wire_kib", "size on the wire (KiB/msg)", None),
     ],
+    "door": [
+        ("rate", "messages/s", True),
+        ("cpu_ms", "client CPU per message (ms)", False),
+        ("wire_kib", "size on the wire (KiB/msg)", None),
+    ],
     "mergemem": [
         ("small_total_mib", "peak RSS, fewer rows (MiB)", False),
         ("large_total_mib", "peak RSS, 5x the rows (MiB)", False),
@@ -294,6 +302,7 @@ def case_titles(cfg: Config) -> dict[str, str]:
         "rows": f"4. {cfg.rows_n:,} rows x 10 columns to CSV",
         "merge": f"5. mail merge, {cfg.merge_n:,} personalised messages",
         "mergemem": f"6. mail merge from SQLite, {cfg.mem_rows[0]:,} vs {cfg.mem_rows[1]:,} rows",
+        "door": f"7. {cfg.many_n:,} standard library EmailMessage objects to the hook, one session",
     }
 
 
@@ -398,6 +407,13 @@ def targets(runner: Runner, cases: list[str]) -> list[str]:
             f"(ours / official = {rate['ours'] / rate['official']:.2f}); >= 0.5x the floor (stdlib, prebuilt bytes): "
             f"{verdict(rate['ours'] >= 0.5 * rate['stdlib'])} (ours / stdlib = {rate['ours'] / rate['stdlib']:.2f}; "
             f"official / stdlib = {rate['official'] / rate['stdlib']:.2f})."
+        )
+    if "door" in cases:
+        rate = medians(results, "door", "rate")
+        out.append(
+            f"- 7. ours >= 1.0x official's messages/s: {verdict(rate['ours'] >= rate['official'])} "
+            f"(ours / official = {rate['ours'] / rate['official']:.2f}; ours / stdlib send_message = "
+            f"{rate['ours'] / rate['stdlib']:.2f})."
         )
     if "mergemem" in cases:
         small, large = medians(results, "mergemem", "small_total_mib"), medians(results, "mergemem", "large_total_mib")

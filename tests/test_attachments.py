@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from airflow_provider_smtpconn.message.attachments import Attachment, normalize_attachments
 from airflow_provider_smtpconn.exceptions import AttachmentError
+from airflow_provider_smtpconn.message.attachments import Attachment, normalize_attachments
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -20,7 +20,7 @@ import pytest
 from support.airflow_helpers import connection_json, run_dag, task_states
 from support.reliability_log import record
 
-from airflow_provider_smtpconn.exceptions import AttachmentError, MessageError, SmtpConfigError
+from airflow_provider_smtpconn.exceptions import AttachmentError, InvalidMessageError, SmtpConfigError
 from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
 from airflow_provider_smtpconn.operators.smtp import SendEmailOperator
 from airflow_provider_smtpconn.sending import send_email
@@ -39,54 +39,59 @@ CRLF_BCC = "\r\nBcc: victim@example.org"
 
 # (id, operator parameters, error class, texts the message must contain: the field, then the value as shown)
 OPERATOR_CASES: list[tuple[str, dict[str, Any], type[Exception], tuple[str, ...]]] = [
-    ("to: no @", {"to": "not-an-address"}, MessageError, ("to", "'not-an-address'")),
-    ("to: no domain", {"to": "a@"}, MessageError, ("to", "'a@'")),
-    ("to: no local part", {"to": "@example.org"}, MessageError, ("to", "'@example.org'")),
-    ("to: two @", {"to": "a@@example.org"}, MessageError, ("to", "'a@@example.org'")),
-    ("to: space in address", {"to": "jane doe@example.org"}, MessageError, ("to", "jane doe@example.org")),
-    ("to: dotless domain", {"to": "a@example"}, MessageError, ("to", "'a@example'")),
-    ("to: one bad among good", {"to": "a@example.org; b@; c@example.org"}, MessageError, ("to", "'b@'")),
-    ("to: empty", {"to": ""}, MessageError, ("No recipient", "to, cc or bcc")),
-    ("to: separators only", {"to": " ,; ,;"}, MessageError, ("No recipient", "to, cc or bcc")),
-    ("to: empty list", {"to": []}, MessageError, ("No recipient", "to, cc or bcc")),
-    ("to: not text in list", {"to": ["a@example.org", 42]}, MessageError, ("to", "42")),
-    ("to: a number", {"to": 42}, MessageError, ("to", "42")),
-    ("to: CR/LF in display name", {"to": f'"Eve{CRLF_BCC}" <eve@example.org>'}, MessageError, ("to", r"\r\n")),
-    ("cc: malformed", {"cc": "bad@"}, MessageError, ("cc", "'bad@'")),
-    ("bcc: malformed", {"bcc": "bad bcc"}, MessageError, ("bcc", "'bad bcc'")),
-    ("reply_to: malformed", {"reply_to": "nope"}, MessageError, ("reply_to", "'nope'")),
-    ("from_email: malformed", {"from_email": "not a sender"}, MessageError, ("from_email", "'not a sender'")),
+    ("to: no @", {"to": "not-an-address"}, InvalidMessageError, ("to", "'not-an-address'")),
+    ("to: no domain", {"to": "a@"}, InvalidMessageError, ("to", "'a@'")),
+    ("to: no local part", {"to": "@example.org"}, InvalidMessageError, ("to", "'@example.org'")),
+    ("to: two @", {"to": "a@@example.org"}, InvalidMessageError, ("to", "'a@@example.org'")),
+    ("to: space in address", {"to": "jane doe@example.org"}, InvalidMessageError, ("to", "jane doe@example.org")),
+    ("to: dotless domain", {"to": "a@example"}, InvalidMessageError, ("to", "'a@example'")),
+    ("to: one bad among good", {"to": "a@example.org; b@; c@example.org"}, InvalidMessageError, ("to", "'b@'")),
+    ("to: empty", {"to": ""}, InvalidMessageError, ("No recipient", "to, cc or bcc")),
+    ("to: separators only", {"to": " ,; ,;"}, InvalidMessageError, ("No recipient", "to, cc or bcc")),
+    ("to: empty list", {"to": []}, InvalidMessageError, ("No recipient", "to, cc or bcc")),
+    ("to: not text in list", {"to": ["a@example.org", 42]}, InvalidMessageError, ("to", "42")),
+    ("to: a number", {"to": 42}, InvalidMessageError, ("to", "42")),
+    ("to: CR/LF in display name", {"to": f'"Eve{CRLF_BCC}" <eve@example.org>'}, InvalidMessageError, ("to", r"\r\n")),
+    ("cc: malformed", {"cc": "bad@"}, InvalidMessageError, ("cc", "'bad@'")),
+    ("bcc: malformed", {"bcc": "bad bcc"}, InvalidMessageError, ("bcc", "'bad bcc'")),
+    ("reply_to: malformed", {"reply_to": "nope"}, InvalidMessageError, ("reply_to", "'nope'")),
+    ("from_email: malformed", {"from_email": "not a sender"}, InvalidMessageError, ("from_email", "'not a sender'")),
     (
         "from_email: two addresses",
         {"from_email": "a@example.org, b@example.org"},
-        MessageError,
+        InvalidMessageError,
         ("from_email", "'a@example.org, b@example.org'"),
     ),
     (
         "from_email: CR/LF in name",
         {"from_email": f"Eve{CRLF_BCC} <e@example.org>"},
-        MessageError,
+        InvalidMessageError,
         ("from_email", r"\r\n"),
     ),
-    ("subject: CR/LF", {"subject": f"Hi{CRLF_BCC}"}, MessageError, ("subject", r"'Hi\r\nBcc: victim@example.org'")),
-    ("subject: LF", {"subject": "line\nbreak"}, MessageError, ("subject", r"'line\nbreak'")),
+    (
+        "subject: CR/LF",
+        {"subject": f"Hi{CRLF_BCC}"},
+        InvalidMessageError,
+        ("subject", r"'Hi\r\nBcc: victim@example.org'"),
+    ),
+    ("subject: LF", {"subject": "line\nbreak"}, InvalidMessageError, ("subject", r"'line\nbreak'")),
     (
         "headers: CR/LF in value",
         {"headers": {"X-Note": f"a{CRLF_BCC}"}},
-        MessageError,
+        InvalidMessageError,
         ("headers['X-Note']", r"'a\r\nBcc: victim@example.org'"),
     ),
-    ("headers: space in name", {"headers": {"X Bad": "v"}}, MessageError, ("headers", "'X Bad'")),
-    ("headers: colon in name", {"headers": {"X-Bad:": "v"}}, MessageError, ("headers", "'X-Bad:'")),
-    ("headers: CR/LF in name", {"headers": {"X-A\r\nBcc": "v"}}, MessageError, ("headers", r"'X-A\r\nBcc'")),
-    ("headers: empty name", {"headers": {"": "v"}}, MessageError, ("headers", "''")),
-    ("headers: reserved name", {"headers": {"From": "x@example.org"}}, MessageError, ("headers", "'From'")),
-    ("importance: unknown", {"importance": "urgent"}, MessageError, ("importance", "'urgent'")),
-    ("importance: empty", {"importance": ""}, MessageError, ("importance", "''")),
-    ("on_refused: unknown", {"on_refused": "ignore"}, MessageError, ("on_refused", "'ignore'")),
-    ("max_attachment_mb: negative", {"max_attachment_mb": -1}, MessageError, ("max_attachment_mb", "-1")),
-    ("max_attachment_mb: text", {"max_attachment_mb": "lots"}, MessageError, ("max_attachment_mb", "'lots'")),
-    ("text: bytes", {"text": b"raw"}, MessageError, ("text", "bytes")),
+    ("headers: space in name", {"headers": {"X Bad": "v"}}, InvalidMessageError, ("headers", "'X Bad'")),
+    ("headers: colon in name", {"headers": {"X-Bad:": "v"}}, InvalidMessageError, ("headers", "'X-Bad:'")),
+    ("headers: CR/LF in name", {"headers": {"X-A\r\nBcc": "v"}}, InvalidMessageError, ("headers", r"'X-A\r\nBcc'")),
+    ("headers: empty name", {"headers": {"": "v"}}, InvalidMessageError, ("headers", "''")),
+    ("headers: reserved name", {"headers": {"From": "x@example.org"}}, InvalidMessageError, ("headers", "'From'")),
+    ("importance: unknown", {"importance": "urgent"}, InvalidMessageError, ("importance", "'urgent'")),
+    ("importance: empty", {"importance": ""}, InvalidMessageError, ("importance", "''")),
+    ("on_refused: unknown", {"on_refused": "ignore"}, InvalidMessageError, ("on_refused", "'ignore'")),
+    ("max_attachment_mb: negative", {"max_attachment_mb": -1}, InvalidMessageError, ("max_attachment_mb", "-1")),
+    ("max_attachment_mb: text", {"max_attachment_mb": "lots"}, InvalidMessageError, ("max_attachment_mb", "'lots'")),
+    ("text: bytes", {"text": b"raw"}, InvalidMessageError, ("text", "bytes")),
     (
         "attachment: path missing",
         {"attachments": "/no/such/file.pdf"},
@@ -307,7 +312,7 @@ def test_bad_connection_field(request, fields, shows, smtp_server, guarded, monk
     from airflow.sdk.exceptions import AirflowFailException
 
     _define_connection(monkeypatch, smtp_server, fields)
-    with pytest.raises((SmtpConfigError, MessageError)) as raised:
+    with pytest.raises((SmtpConfigError, InvalidMessageError)) as raised:
         _send({})
 
     text = str(raised.value)
@@ -401,6 +406,6 @@ def test_missing_body_template_fails_naming_the_field_and_file(smtp_server, smtp
     finally:
         logger.removeHandler(handler)
 
-    assert task_states(dag_run)["send"] == ("failed", 1)  # a MessageError: no retry
+    assert task_states(dag_run)["send"] == ("failed", 1)  # a InvalidMessageError: no retry
     assert lines == ["Exception rendering Jinja template for task 'send', field 'text'. Template: 'no_such_body.txt'"]
     assert smtp_server.connections == 0

@@ -88,13 +88,11 @@ def stored_messages(maildir: Path) -> list[email.message.EmailMessage]:
 
 
 def hook_send(conn_id: str, **spec):
-    from airflow_provider_smtpconn.message.attachments import normalize_attachments
-    from airflow_provider_smtpconn.message.compose import EmailSpec
+    from support.messages import composed
+
     from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
 
-    attachments = normalize_attachments(spec.pop("attachments", None))
-    message = EmailSpec(sender="Airflow <airflow@example.org>", attachments=attachments, **spec).build()
-    return SmtpConnHook(smtp_conn_id=conn_id).send(message)
+    return SmtpConnHook(smtp_conn_id=conn_id).send(composed(**spec))
 
 
 # -- sink -----------------------------------------------------------------------------------------------------

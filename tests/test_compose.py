@@ -1,26 +1,33 @@
-"""compose.py and headers.py on their own: EmailSpec to message and envelope, addresses, Message-ID, header guard.
+"""message/compose.py and message/headers.py on their own: a request to its wire form, addresses, Message-ID, the
+header guard.
 
-No Airflow DB, no DAG, no server: every message is flattened with ``render.write_message`` and read back with the
-standard library's parser, so the assertions are on what a receiver would see.
+No Airflow DB, no DAG, no server: every message is composed to its wire bytes and read back with the standard
+library's parser, so the assertions are on what a receiver would see.
 """
 
 from __future__ import annotations
 
-import io
 import re
 from datetime import datetime, timezone
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
+from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
 
-from airflow_provider_smtpconn.message.attachments import normalize_attachments
-from airflow_provider_smtpconn.message.compose import ComposedEmail, EmailSpec, make_message_id, parse_addresses
 from airflow_provider_smtpconn.exceptions import AttachmentError, HeaderInjectionError, InvalidMessageError
+from airflow_provider_smtpconn.message import compose as composer
+from airflow_provider_smtpconn.message.addresses import parse_addresses
+from airflow_provider_smtpconn.message.attachments import Attachment, normalize_attachments
+from airflow_provider_smtpconn.message.compose import make_message_id
 from airflow_provider_smtpconn.message.headers import SMTP, check_header
-from airflow_provider_smtpconn.smtp.data import FileSink, StreamedPart, write_message
+from airflow_provider_smtpconn.message.request import EmailRequest
+from airflow_provider_smtpconn.message.writer import attachment_head
+
+if TYPE_CHECKING:
+    from airflow_provider_smtpconn.message.envelope import Envelope
 
 DATE = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
 BASE_HEADERS = [
@@ -35,19 +42,23 @@ BASE_HEADERS = [
 ]
 
 
-def compose(**fields: object) -> ComposedEmail:
+class Composed(NamedTuple):
+    message: EmailMessage  # the wire bytes as the standard library's parser reads them
+    envelope: Envelope
+
+
+def compose(
+    sender: str = "Sender <sender@example.org>", identity: tuple[object, ...] = (), **fields: object
+) -> Composed:
     fields.setdefault("to", "to@example.org")
-    return EmailSpec(sender="Sender <sender@example.org>", date=DATE, **fields).compose()  # type: ignore[arg-type]
-
-
-def wire(message: EmailMessage) -> bytes:
-    out = io.BytesIO()
-    write_message(message, FileSink(out), SMTP)
-    return out.getvalue()
+    wire = composer.compose(EmailRequest(from_email=sender, **fields), identity=identity, date=DATE)  # type: ignore[arg-type]
+    data = wire.as_bytes()
+    assert len(data) == wire.size
+    return Composed(BytesParser(policy=policy.default).parsebytes(data), wire.envelope)  # type: ignore[arg-type]
 
 
 def read_back(message: EmailMessage) -> EmailMessage:
-    return BytesParser(policy=policy.default).parsebytes(wire(message))  # type: ignore[return-value]
+    return message
 
 
 # -- composing -------------------------------------------------------------------------------------
@@ -65,8 +76,8 @@ def test_composed_message_has_exactly_the_intended_headers() -> None:
         text="hello",
     )
     parsed = read_back(composed.message)
-    extra = ["Cc", "Bcc", "Reply-To", "Importance", "X-Priority", "X-Ticket", "X-Count"]
-    assert sorted(parsed.keys()) == sorted([*BASE_HEADERS, *extra])
+    extra = ["Cc", "Reply-To", "Importance", "X-Priority", "X-Ticket", "X-Count"]
+    assert sorted(parsed.keys()) == sorted([*BASE_HEADERS, *extra])  # Bcc never goes on the wire
     assert parsed["From"].addresses[0] == Address("Sender", addr_spec="sender@example.org")
     assert str(parsed["To"]) == "Jane <jane@example.org>"
     assert (parsed["Subject"], parsed["X-Ticket"], parsed["X-Count"]) == ("Weekly report", "T-1", "3")
@@ -79,7 +90,7 @@ def test_envelope_lists_every_recipient_once_including_bcc() -> None:
     composed = compose(to="a@example.org; A@example.org", cc=["b@example.org", None], bcc="c@example.org")
     assert composed.envelope.sender == "sender@example.org"
     assert composed.envelope.recipients == ["a@example.org", "b@example.org", "c@example.org"]
-    assert EmailSpec(sender="s@example.org", to="a@example.org").build()["To"] == "a@example.org"
+    assert compose(sender="s@example.org", to="a@example.org").message["To"] == "a@example.org"
 
 
 @pytest.mark.parametrize(
@@ -95,7 +106,7 @@ def test_envelope_lists_every_recipient_once_including_bcc() -> None:
 def test_invalid_field_is_refused_naming_it(fields: dict[str, object], match: str) -> None:
     spec = {"sender": "s@example.org", "to": "to@example.org", **fields}
     with pytest.raises(InvalidMessageError, match=match):
-        EmailSpec(**spec).compose()  # type: ignore[arg-type]
+        compose(**spec)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -122,9 +133,10 @@ def test_text_and_html_become_alternatives_and_non_ascii_survives() -> None:
 
 
 def test_inline_image_is_related_to_html_and_others_are_attached() -> None:
-    attachments = normalize_attachments(
-        [{"filename": "logo.png", "content": b"\x89PNG", "content_id": "logo"}, {"filename": "a.txt", "content": "x"}]
-    )
+    attachments = [
+        {"filename": "logo.png", "content": b"\x89PNG", "content_id": "logo"},
+        {"filename": "a.txt", "content": "x"},
+    ]
     parsed = read_back(compose(text="t", html='<img src="cid:logo">', attachments=attachments).message)
     assert parsed.get_content_type() == "multipart/mixed"
     body, attached = parsed.iter_parts()
@@ -172,7 +184,6 @@ def test_message_id_is_stable_for_one_identity_and_random_without() -> None:
     assert make_message_id("").endswith("@localhost>")
     first, second = (compose(identity=("d", "t", "r")).message["Message-ID"] for _ in range(2))
     assert first == second == make_message_id("example.org", "d", "t", "r")
-    assert compose(message_id="<given@example.org>").message["Message-ID"] == "<given@example.org>"
 
 
 # -- the header guard ---------------------------------------------------------------------------------
@@ -184,7 +195,6 @@ INJECTIONS = [
     ({"subject": "Weekly\r\nBcc: leak@example.net"}, "subject", "contains"),
     ({"headers": {"X-Ticket": "T-1 =?utf-8?q?=0D=0AReply-To:_leak@example.net?="}}, "headers['X-Ticket']", "decodes"),
     ({"headers": {"X-Ticket": "T-1\nReply-To: leak@example.net"}}, "headers['X-Ticket']", "contains"),
-    ({"message_id": "=?utf-8?q?a=0Ab?="}, "Message-ID", "decodes"),
 ]
 
 
@@ -200,20 +210,20 @@ def test_header_injection_is_refused_naming_the_parameter(fields: dict[str, obje
 
 def test_attachment_filename_that_decodes_to_a_line_break_is_refused() -> None:
     filename = "=?utf-8?q?report=0D=0AX-Injected:_yes?=.txt"
-    attachments = normalize_attachments({"filename": filename, "content": "x"})
+    attachments = {"filename": filename, "content": "x"}
     with pytest.raises(HeaderInjectionError) as caught:
         compose(attachments=attachments)
     assert (caught.value.header, caught.value.value) == ("attachments: filename", filename)
 
 
 def test_content_id_that_decodes_to_a_line_break_is_refused() -> None:
-    attachments = normalize_attachments({"filename": "a.png", "content": b"x", "content_id": "=?utf-8?q?a=0Ab?="})
+    attachments = {"filename": "a.png", "content": b"x", "content_id": "=?utf-8?q?a=0Ab?="}
     with pytest.raises(HeaderInjectionError, match="decodes to a line break"):
         compose(html="<img>", attachments=attachments)
 
 
 def test_content_id_injection_error_names_content_id() -> None:
-    attachments = normalize_attachments({"filename": "a.png", "content": b"x", "content_id": "=?utf-8?q?a=0Ab?="})
+    attachments = {"filename": "a.png", "content": b"x", "content_id": "=?utf-8?q?a=0Ab?="}
     with pytest.raises(HeaderInjectionError) as caught:
         compose(html="<img>", attachments=attachments)
     assert "content_id" in caught.value.header and caught.value.value == "=?utf-8?q?a=0Ab?="
@@ -224,7 +234,7 @@ def test_encoded_content_type_parameter_is_refused_before_the_guard(content_type
     with pytest.raises(AttachmentError, match="is not of the form type/subtype"):
         normalize_attachments({"filename": "a.txt", "content": "x", "content_type": content_type})
     with pytest.raises(HeaderInjectionError, match="decodes to a line break"):  # and the guard would refuse it
-        StreamedPart(b"x", filename="a.txt", content_type=content_type, policy=SMTP)
+        attachment_head(Attachment("a.txt", content_type, b"x"), "attachment")
 
 
 @pytest.mark.parametrize("field", ["to", "cc", "reply_to", "sender"])
@@ -232,7 +242,7 @@ def test_display_name_with_an_encoded_line_break_is_not_an_address(field: str) -
     name = '"=?utf-8?q?Jane=0D=0ABcc:_leak@example.net?=" <jane@example.org>'
     spec = {"sender": "s@example.org", "to": "to@example.org", field: name}
     with pytest.raises(InvalidMessageError, match="from_email" if field == "sender" else field):
-        EmailSpec(**spec).compose()  # type: ignore[arg-type]
+        compose(**spec)  # type: ignore[arg-type]
     with pytest.raises(HeaderInjectionError, match="decodes to a line break"):
         EmailMessage(policy=SMTP)["To"] = name.replace('"', "")
 

@@ -29,20 +29,20 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from support.airflow_helpers import run_dag, task_states, xcom_value
 from support.fault_server import BlackHole, FaultServer, closed_port
+from support.messages import composed
 from support.reliability_log import record
 
-from airflow_provider_smtpconn.message.attachments import normalize_attachments
-from airflow_provider_smtpconn.message.compose import EmailSpec, make_message_id
 from airflow_provider_smtpconn.exceptions import (
     DeliveryUnknownError,
     NoGreetingError,
     RecipientsRefusedError,
-    SmtpConnectionError,
+    SmtpNetworkError,
     SmtpPermanentError,
-    SmtpTemporaryFailure,
+    SmtpTemporaryError,
     SmtpTLSError,
 )
 from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
+from airflow_provider_smtpconn.message.compose import make_message_id
 from airflow_provider_smtpconn.operators.smtp import SendEmailOperator
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ FAULTS = [
     Fault(
         "connection refused",
         "retried, then a clear error",
-        SmtpConnectionError,
+        SmtpNetworkError,
         r"127\.0\.0\.1:\d+ failed while connecting: connection refused\. Gave up after 2 attempts\.",
         0,
         FAILED_AFTER_RETRY,
@@ -362,14 +362,13 @@ def test_fault(case: Fault, fault_server: Any, smtp_conn, tmp_path, capfd):
     # 1. Through the hook: one send of one message with a known Message-ID.
     _script(case, server)
     message_id = make_message_id("example.org", "fault", case.id)
-    message = EmailSpec(
-        sender="Airflow <airflow@example.org>",
+    message = composed(
         to="rcpt@example.org",
         subject=case.id,
         text=f"Fault case: {case.id}\n",
-        attachments=normalize_attachments(attachments),
-        message_id=message_id,
-    ).build()
+        attachments=attachments,
+        identity=("fault", case.id),
+    )
     started = time.monotonic()
     error: Exception | None = None
     try:
@@ -426,7 +425,7 @@ def test_fault(case: Fault, fault_server: Any, smtp_conn, tmp_path, capfd):
         assert error.message_id == message_id  # type: ignore[union-attr]
         assert message_id in str(error)
     if case.error in (SmtpPermanentError, RecipientsRefusedError):
-        assert not isinstance(error, SmtpTemporaryFailure)
+        assert not isinstance(error, SmtpTemporaryError)
     if case.server == "black_hole":
         assert connections == 1  # one attempt: another would wait the whole timeout for the same silence...
         assert elapsed < TIMEOUT + 1.0  # ...given up within the timeout + 1 s

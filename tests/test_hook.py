@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
+from support.messages import composed
 
-from airflow_provider_smtpconn.message.compose import EmailSpec
 from airflow_provider_smtpconn.exceptions import SmtpConfigError
 from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook, settings_from_connection
 
@@ -77,7 +77,7 @@ def test_hook_session_sends_many_messages_over_one_connection(smtp_server, smtp_
     smtp_conn(smtp_server)
     spec = {"sender": "a@example.org", "to": "b@example.org", "text": "x"}
     with SmtpConnHook() as hook:
-        results = [hook.send(EmailSpec(subject=str(i), **spec).build()) for i in range(5)]
+        results = [hook.send(composed(subject=str(i), **spec)) for i in range(5)]
     assert smtp_server.connections == 1
     assert [m.message_id for m in smtp_server.messages] == [r.message_id for r in results]
     assert smtp_server.commands.count("QUIT") == 1
@@ -85,7 +85,7 @@ def test_hook_session_sends_many_messages_over_one_connection(smtp_server, smtp_
 
 def test_send_without_a_session_opens_and_closes_its_own(smtp_server, smtp_conn):
     smtp_conn(smtp_server)
-    SmtpConnHook().send(EmailSpec(sender="a@example.org", to="b@example.org", text="x").build())
+    SmtpConnHook().send(composed(sender="a@example.org", to="b@example.org", text="x"))
     assert len(smtp_server.messages) == 1
     assert smtp_server.commands[-1] == "QUIT"
 

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from support.airflow_helpers import run_dag
+from support.messages import composed
 from support.reliability_log import record
 
-from airflow_provider_smtpconn.message.compose import EmailSpec, make_message_id
 from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
 from airflow_provider_smtpconn.operators.smtp import SendEmailOperator
 
@@ -98,14 +98,14 @@ def test_2000_messages_through_one_hook_session(smtp_server, smtp_conn):
             if time.monotonic() - started > HANG_GUARD_SECONDS:
                 pytest.fail(f"hang guard: only {i} of {HOOK_MESSAGES} messages sent in {HANG_GUARD_SECONDS:g} s")
             text = body(i)
-            message = EmailSpec(
+            message = composed(
                 sender="Load <load@example.org>",
                 to=f"rcpt{i % 7}@example.org",
                 subject=f"load {i}",
                 text=text,
                 headers={CHECKSUM: checksum(text)},
-                message_id=make_message_id("example.org", "load", i),
-            ).build()
+                identity=("load", i),
+            )
             result = hook.send(message)
             sent[result.message_id] = checksum(text)
     wall = time.monotonic() - started

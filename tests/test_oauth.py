@@ -27,6 +27,7 @@ from airflow_provider_smtpconn.exceptions import (
     TokenRefusedError,
 )
 from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
+from airflow_provider_smtpconn.message.writer import from_email_message
 from airflow_provider_smtpconn.oauth import base as oauth_base
 
 if TYPE_CHECKING:
@@ -244,7 +245,7 @@ def test_a_session_without_renewal_would_be_refused_by_the_server(endpoint, mail
         session = hook.get_conn()
         session._renew_stale_token = lambda: None  # type: ignore[method-assign]
         with pytest.raises(SmtpPermanentError) as caught:
-            session.send(message(1))
+            session.send(from_email_message(message(1)))
     assert "530" in str(caught.value)
 
 

@@ -9,6 +9,7 @@ from email.policy import SMTP
 
 import pytest
 from support.fault_server import FaultServer
+from support.messages import composed
 
 from airflow_provider_smtpconn.exceptions import (
     DeliveryUnknownError,
@@ -17,13 +18,14 @@ from airflow_provider_smtpconn.exceptions import (
     RecipientsRefusedError,
     SmtpAuthError,
     SmtpConfigError,
-    SmtpConnectionError,
+    SmtpNetworkError,
     SmtpPermanentError,
-    SmtpTemporaryFailure,
+    SmtpTemporaryError,
     SmtpTLSError,
 )
-from airflow_provider_smtpconn.smtp.data import StreamedPart
-from airflow_provider_smtpconn.smtp.session import SmtpSession, SmtpSettings
+from airflow_provider_smtpconn.message.writer import WireMessage, from_email_message
+from airflow_provider_smtpconn.smtp.session import SmtpSession
+from airflow_provider_smtpconn.smtp.settings import SmtpSettings
 
 
 def settings(server, **overrides) -> SmtpSettings:
@@ -32,7 +34,11 @@ def settings(server, **overrides) -> SmtpSettings:
     return SmtpSettings(**values)
 
 
-def message(to="to@example.org", *, subject="Hello", body="Hi there.\n", **headers) -> EmailMessage:
+def message(to="to@example.org", *, subject="Hello", body="Hi there.\n", **headers) -> WireMessage:
+    return from_email_message(stdlib_message(to, subject=subject, body=body, **headers))
+
+
+def stdlib_message(to="to@example.org", *, subject="Hello", body="Hi there.\n", **headers) -> EmailMessage:
     msg = EmailMessage(policy=SMTP)
     msg["From"] = "Sender <sender@example.org>"
     msg["To"] = to
@@ -44,6 +50,8 @@ def message(to="to@example.org", *, subject="Hello", body="Hi there.\n", **heade
 
 
 def send(server, msg=None, **overrides):
+    if isinstance(msg, EmailMessage):
+        msg = from_email_message(msg)
     with SmtpSession(settings(server, **overrides)) as session:
         return session.send(msg or message())
 
@@ -65,7 +73,7 @@ def test_delivers_message_and_returns_what_the_server_accepted(smtp_server):
 
 
 def test_bcc_is_in_the_envelope_but_never_on_the_wire(smtp_server):
-    msg = message(to="a@example.org", Bcc="hidden@example.org")
+    msg = stdlib_message(to="a@example.org", Bcc="hidden@example.org")
     send(smtp_server, msg)
 
     (received,) = smtp_server.messages
@@ -76,9 +84,8 @@ def test_bcc_is_in_the_envelope_but_never_on_the_wire(smtp_server):
 
 
 def test_non_ascii_subject_display_name_and_file_name_are_encoded(smtp_server):
-    msg = message(to="Zoë Ünïcode <zoe@example.org>", subject="Grüße — Bericht")
-    msg.make_mixed()
-    msg.attach(StreamedPart(b"data", filename="résumé 2026.pdf", content_type="application/pdf", policy=SMTP))
+    msg = stdlib_message(to="Zoë Ünïcode <zoe@example.org>", subject="Grüße — Bericht")
+    msg.add_attachment(b"data", maintype="application", subtype="pdf", filename="résumé 2026.pdf")
     send(smtp_server, msg)
 
     (received,) = smtp_server.messages
@@ -131,9 +138,7 @@ def test_large_streamed_attachment_arrives_byte_for_byte(smtp_server, tmp_path):
     payload = bytes(range(256)) * 8192 + b"tail"  # 2 MiB and a bit, not a multiple of 57
     path = tmp_path / "big.bin"
     path.write_bytes(payload)
-    msg = message()
-    msg.make_mixed()
-    msg.attach(StreamedPart(path, filename="big.bin", content_type="application/octet-stream", policy=SMTP))
+    msg = composed(sender="Sender <sender@example.org>", to="to@example.org", text="Hi there.\n", attachments=[path])
     result = send(smtp_server, msg)
 
     (received,) = smtp_server.messages
@@ -287,7 +292,7 @@ def test_550_is_not_retried(smtp_server, command):
 
 def test_transient_failures_give_up_after_retry_limit(smtp_server):
     smtp_server.reply("MAIL", "451 4.3.0 Try again later", times=None)
-    with pytest.raises(SmtpTemporaryFailure, match="Gave up after 3 attempts"):
+    with pytest.raises(SmtpTemporaryError, match="Gave up after 3 attempts"):
         send(smtp_server, retry_limit=2)
     assert smtp_server.commands.count("MAIL") == 3
     assert smtp_server.messages == []
@@ -314,7 +319,7 @@ def test_connection_refused_is_retried_then_a_clear_error(free_port):
     class Closed:
         host, port = "127.0.0.1", free_port
 
-    with pytest.raises(SmtpConnectionError, match="connection refused. Gave up after 2 attempts"):
+    with pytest.raises(SmtpNetworkError, match="connection refused. Gave up after 2 attempts"):
         send(Closed, retry_limit=1)
 
 

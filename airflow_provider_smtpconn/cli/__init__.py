@@ -134,9 +134,9 @@ def _send_test(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     import socket
     from datetime import datetime, timezone
 
-    from airflow_provider_smtpconn.message.compose import parse_addresses
     from airflow_provider_smtpconn.exceptions import InvalidMessageError
     from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
+    from airflow_provider_smtpconn.message.addresses import parse_addresses
     from airflow_provider_smtpconn.sending import EmailRequest, send_email
 
     try:
@@ -188,7 +188,3 @@ def _sink(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.implicit_tls and not args.tls_cert:
         parser.error("--implicit-tls needs --tls-cert and --tls-key")
     return run_sink(args, parser)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,14 +6,10 @@ import json
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtpconn.exceptions import SmtpConfigError, SmtpProviderError
-from airflow_provider_smtpconn.connection.form import CONN_TYPE, HOOK_NAME
 from airflow_provider_smtpconn.connection.fields import FIELDS, FIELDS_BY_KEY
-
-try:
-    from airflow.sdk.bases.hook import BaseHook
-except ImportError:  # pragma: no cover - Airflow 3.0
-    from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined,unused-ignore]  # 3.0 only
+from airflow_provider_smtpconn.connection.form import CONN_TYPE, HOOK_NAME
+from airflow_provider_smtpconn.exceptions import SmtpConfigError, SmtpProviderError
+from airflow_provider_smtpconn.version_compat import BaseHook
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -22,9 +18,10 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
 
     from airflow_provider_smtpconn.message.envelope import Envelope
+    from airflow_provider_smtpconn.message.writer import WireMessage
+    from airflow_provider_smtpconn.smtp.session import SmtpSession
     from airflow_provider_smtpconn.smtp.settings import SmtpSettings
-    from airflow_provider_smtpconn.smtp.transaction import Outgoing
-    from airflow_provider_smtpconn.smtp.session import SendResult, SmtpSession
+    from airflow_provider_smtpconn.smtp.transaction import SendResult
 
 
 class SmtpConnHook(BaseHook):
@@ -110,7 +107,7 @@ class SmtpConnHook(BaseHook):
         for declared in FIELDS:
             declared.read(extra)
         if self.from_email:
-            from airflow_provider_smtpconn.message.compose import parse_addresses
+            from airflow_provider_smtpconn.message.addresses import parse_addresses
 
             if len(parse_addresses(self.from_email, "from_email")) != 1:
                 raise SmtpConfigError(f"The connection's from_email {self.from_email!r} is not one address.")
@@ -135,21 +132,29 @@ class SmtpConnHook(BaseHook):
 
     def send(
         self,
-        message: Message | Outgoing,
+        message: Message | WireMessage,
         *,
         envelope: Envelope | None = None,
         on_commit: Callable[[str], object] | None = None,
     ) -> SendResult:
-        """Send one ``email.message.EmailMessage`` (or an already flattened ``Outgoing``); see
-        :meth:`SmtpSession.send` for the delivery rules.
+        """Send one message over this hook's session (or a session of its own); see ``SmtpSession.send`` for the
+        delivery rules.
 
-        :param envelope: Sender and recipients, if already known; default: read from the headers.
+        :param message: A standard library ``email.message.EmailMessage`` (written for the wire here: the Bcc
+            header left out, a Message-ID added if missing, every header through the header guard), or a
+            ``WireMessage`` from ``sending.prepare_email``.
+        :param envelope: Sender and recipients of an ``EmailMessage``, if not those of its headers.
         :param on_commit: Called with the Message-ID right before the final ``.`` of DATA.
+        :raises InvalidMessageError: for a message without sender or recipient, or a header that could inject
+            another.
         """
+        from airflow_provider_smtpconn.message.writer import WireMessage, from_email_message
+
+        wire = message if isinstance(message, WireMessage) else from_email_message(message, envelope)
         if self._session is not None:
-            return self._session.send(message, envelope=envelope, on_commit=on_commit)
+            return self._session.send(wire, on_commit=on_commit)
         with self as hook:
-            return hook.get_conn().send(message, envelope=envelope, on_commit=on_commit)
+            return hook.get_conn().send(wire, on_commit=on_commit)
 
     def test_connection(self) -> tuple[bool, str]:
         """Connect, TLS, EHLO, AUTH and NOOP, sending no mail; never raises."""

@@ -20,19 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_smtpconn.exceptions import SmtpProviderError
+from airflow_provider_smtpconn.exceptions import JournalError
+from airflow_provider_smtpconn.paths import safe_name
 
 INTENT = "intent"
 ACCEPTED = "accepted"
 REFUSED = "refused"
 FAILED = "failed"
 UNKNOWN = "unknown"
-
-
-class JournalError(SmtpProviderError):
-    """The journal cannot be created or written: nothing more is sent. Not an ``AirflowFailException``, so the
-    task's retries can resume once the folder is usable again.
-    """
 
 
 @dataclass(frozen=True)
@@ -51,12 +46,8 @@ def journal_path(directory: str | Path, dag_id: str, run_id: str, task_id: str, 
     """
     identity = "\x1f".join((dag_id, run_id, task_id, str(map_index)))
     digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:12]
-    name = _safe(task_id) + (f".{map_index}" if map_index >= 0 else "") + f".{digest}.journal"
-    return Path(directory, _safe(dag_id), _safe(run_id), name)
-
-
-def _safe(part: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in part)[:100].lstrip(".") or "_"
+    name = safe_name(task_id) + (f".{map_index}" if map_index >= 0 else "") + f".{digest}.journal"
+    return Path(directory, safe_name(dag_id), safe_name(run_id), name)
 
 
 class Journal:

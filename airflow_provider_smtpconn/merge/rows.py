@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from airflow_provider_smtpconn.exceptions import InvalidMessageError
+from airflow_provider_smtpconn.exceptions import InvalidMessageError, RowKeyError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -26,10 +26,6 @@ Row = tuple[int, str, Mapping[str, Any]]
 
 #: Rows per pickle record in the spool: small enough to bound memory, large enough to amortise pickling.
 SPOOL_BATCH = 500
-
-
-class RowKeyError(InvalidMessageError):
-    """One row has no usable key; the row is bad, the merge may go on (``on_bad_row="skip"``)."""
 
 
 def _as_mapping(values: Any, columns: Sequence[str] | None, position: int) -> Mapping[str, Any]:

@@ -15,12 +15,13 @@ from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtpconn.exceptions import (
+    BadRowsError,
     DeliveryUnknownError,
     InvalidMessageError,
     RecipientsRefusedError,
     SmtpPermanentError,
-    SmtpProviderError,
-    SmtpTemporaryFailure,
+    SmtpTemporaryError,
+    TooManyFailuresError,
 )
 from airflow_provider_smtpconn.merge import journal as j
 from airflow_provider_smtpconn.merge import outcomes as o
@@ -40,14 +41,6 @@ log = logging.getLogger(__name__)
 ON_BAD_ROW = ("fail", "skip")
 BAD_ROWS_SHOWN = 10
 PROGRESS_SECONDS = 30.0
-
-
-class BadRowsError(InvalidMessageError):
-    """Some rows cannot become a message and ``on_bad_row`` is ``fail``: nothing was sent."""
-
-
-class TooManyFailuresError(SmtpProviderError):
-    """More rows failed than ``max_failures`` allows; the merge stopped. A retry sends only rows not yet done."""
 
 
 @dataclass
@@ -72,7 +65,7 @@ class Merge:
 
     :param rows: Iterable twice: ``(position, mapping)`` pairs (see :mod:`.rows`).
     :param prepare: ``prepare(key, mapping)`` renders and composes the row's message (anything with a
-        ``message_id``, such as ``sending.PreparedEmail``); raises :class:`InvalidMessageError` for a bad row.
+        ``message_id``: a ``message.writer.WireMessage``); raises :class:`InvalidMessageError` for a bad row.
     :param send: ``send(prepared, on_commit=...)`` sends it over the open session and returns the
         ``SendResult``; partial refusals are in the result, not raised (``sending.deliver`` with
         ``on_refused="warn"``).
@@ -213,7 +206,7 @@ class Merge:
             self._record(outcomes, key, message_id, j.REFUSED, o.REFUSED, detail)
         except DeliveryUnknownError as exc:
             self._record(outcomes, key, message_id, j.UNKNOWN, o.UNKNOWN, str(exc))
-        except SmtpTemporaryFailure as exc:
+        except SmtpTemporaryError as exc:
             if exc.code == 421:
                 raise  # the server is closing sessions: not this row's fault
             self._record(outcomes, key, message_id, j.FAILED, o.FAILED, str(exc))

@@ -117,7 +117,7 @@ def _from_spec(spec: Mapping[str, Any]) -> Attachment:
 
 def _from_path(path: Any, *, filename: str | None, content_type: str | None, content_id: str | None) -> Attachment:
     if isinstance(path, str) and "://" in path and not path.startswith("file://"):
-        from airflow.sdk import ObjectStoragePath
+        from airflow_provider_smtpconn.version_compat import ObjectStoragePath
 
         path = ObjectStoragePath(path)
     if isinstance(path, str) and path.startswith("file://"):

@@ -29,11 +29,8 @@ class Envelope:
 
         :raises InvalidMessageError: if there is no sender or no recipient.
         """
-        senders = [a for _, a in getaddresses([str(v) for v in message.get_all("Sender", [])]) if a]
-        senders = senders or [a for _, a in getaddresses([str(v) for v in message.get_all("From", [])]) if a]
-        recipients = [
-            a for header in ("To", "Cc", "Bcc") for _, a in getaddresses([str(v) for v in message.get_all(header, [])])
-        ]
+        senders = _addr_specs(message, "Sender") or _addr_specs(message, "From")
+        recipients = [a for header in ("To", "Cc", "Bcc") for a in _addr_specs(message, header)]
         return cls.from_addresses(senders[0] if senders else "", recipients)
 
     @classmethod
@@ -58,3 +55,17 @@ class Envelope:
     def needs_smtputf8(self) -> bool:
         """Whether an address itself (not only a display name) is non-ASCII (RFC 6531)."""
         return not all(a.isascii() for a in (self.sender, *self.recipients))
+
+
+def _addr_specs(message: Message, header: str) -> list[str]:
+    """The addr-specs of every ``header`` of ``message``: from the parsed address objects of an ``EmailMessage``'s
+    policy where it has them, else parsed from the text (a legacy ``Message``).
+    """
+    found: list[str] = []
+    for value in message.get_all(header, []):
+        addresses = getattr(value, "addresses", None)
+        if addresses is not None:
+            found.extend(a.addr_spec for a in addresses if a.addr_spec)
+        else:
+            found.extend(a for _, a in getaddresses([str(value)]) if a)
+    return found

@@ -1,4 +1,4 @@
-"""The one header guard, and the ``email`` policy every message of this package is built with.
+"""Every header of a message: the one header guard, the ``email`` policy, custom headers, and header lines as written.
 
 The standard library's header parser decodes RFC 2047 encoded words in the values it is given, and RFC 2231
 parameters in structured headers; a value such as ``=?utf-8?q?=0A?=Bcc: x@example.net`` decodes to a line
@@ -6,6 +6,10 @@ break that the generator then writes out as a real one, a second header. :class:
 header as it is stored (``msg[name] = value``, ``set_param``, ``set_content``: all go through
 ``header_store_parse``): the value as given, the value as decoded, and every decoded parameter must be free of
 CR, LF and NUL. There is no other way into a message's headers.
+
+The writer's header lines come from here too: a plain value (printable ASCII, no encoded word) is written as it
+is, folded at spaces where a line would pass 78 characters (RFC 5322 section 2.1.1); any other value is parsed,
+guarded and folded by the policy.
 """
 
 from __future__ import annotations
@@ -149,6 +153,11 @@ MAX_NAME_LENGTH = 76
 HEADERS = _CachedHeaderRegistry()
 #: The policy of every message this package composes.
 SMTP = GuardedPolicy(linesep="\r\n", header_factory=HEADERS)
+#: The same for a message with a non-ASCII address, sent with SMTPUTF8 (RFC 6531): UTF-8 headers, not encoded words.
+SMTP_UTF8 = SMTP.clone(utf8=True)
+#: RFC 5322 section 2.1.1: lines SHOULD be at most 78 characters and MUST be at most 998.
+MAX_LINE = 78
+MAX_LINE_HARD = 998
 
 
 def add_custom_headers(msg: EmailMessage, headers: Any) -> None:
@@ -189,3 +198,80 @@ def _check_name(name: Any, seen: set[str]) -> None:
     if name.lower() in seen:
         raise InvalidMessageError(f"headers sets {name!r} twice (header names are not case-sensitive).")
     seen.add(name.lower())
+
+
+def custom_header_lines(headers: Any) -> list[bytes]:
+    """The ``headers`` parameter as folded header lines, checked by :func:`add_custom_headers` (on a scratch
+    message, so the names refused, the guard and the errors are the same).
+
+    :raises InvalidMessageError: as :func:`add_custom_headers`.
+    """
+    if headers is None or headers == "":
+        return []
+    from email.message import EmailMessage
+
+    scratch = EmailMessage(policy=SMTP)
+    add_custom_headers(scratch, headers)
+    return [SMTP.fold_binary(name, value) for name, value in scratch.raw_items()]
+
+
+def is_plain(value: str) -> bool:
+    """Whether ``value`` may be written as it is: printable ASCII with no encoded word."""
+    return value.isascii() and value.isprintable() and "=?" not in value
+
+
+def header_line(name: str, value: str) -> bytes:
+    """``name: value`` and CRLF, for values this package made itself (a date, a Message-ID)."""
+    return f"{name}: {value}\r\n".encode("ascii")
+
+
+def text_header(name: str, value: str, field: str, policy: EmailPolicy = SMTP) -> bytes:
+    """A text header (``Subject``): plain values folded at spaces, anything else by ``policy``.
+
+    :raises HeaderInjectionError: naming ``field``, for a value that is or decodes to a line break.
+    """
+    if is_plain(value) and "  " not in value and value == value.strip():
+        folded = _folded(name, value.split(" "), " ") if value else f"{name}: \r\n".encode("ascii")
+        if folded is not None:
+            return folded
+    return by_policy(name, value, field, policy=policy)
+
+
+def address_header(name: str, texts: list[str], field: str, policy: EmailPolicy = SMTP) -> bytes:
+    """An address header from each address's header text (``Name <addr>``), folded between addresses.
+
+    :raises HeaderInjectionError: naming ``field``, for a display name that decodes to a line break.
+    """
+    if all(is_plain(t) for t in texts):
+        folded = _folded(name, texts, ", ")
+        if folded is not None:
+            return folded
+    joined = ", ".join(texts)
+    return by_policy(name, joined, field, joined, policy=policy)
+
+
+def by_policy(name: str, value: Any, field: str, shown: str | None = None, *, policy: EmailPolicy = SMTP) -> bytes:
+    """``value`` parsed, guarded and folded by ``policy``, as ``msg[name] = value`` and the generator would.
+
+    :raises HeaderInjectionError: naming ``field`` (and ``shown`` as the value, if given).
+    """
+    with naming_field(field, shown):
+        stored_name, header = policy.header_store_parse(name, value)
+    return policy.fold_binary(stored_name, header)
+
+
+def _folded(name: str, words: list[str], separator: str) -> bytes | None:
+    """``name: words`` joined by ``separator``, folded before a word where a line would pass 78 characters;
+    ``None`` if a single word would pass 998.
+    """
+    lines, current = [], f"{name}:"
+    for index, word in enumerate(words):
+        piece = word + (separator.rstrip() if index < len(words) - 1 else "")
+        if len(current) + 1 + len(piece) > MAX_LINE and current != f"{name}:":
+            lines.append(current)
+            current = ""
+        current += " " + piece
+        if len(current) > MAX_LINE_HARD:
+            return None
+    lines.append(current)
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")

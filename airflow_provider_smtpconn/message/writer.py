@@ -1,267 +1,159 @@
-"""Composing the common message shapes straight to wire bytes, for senders of many messages (a mail merge).
+"""The one MIME writer: a message's wire form, written once, as a :class:`WireMessage`.
 
-:func:`compose_wire` checks a :class:`~airflow_provider_smtpconn.message.compose.EmailSpec` exactly as
-:func:`~airflow_provider_smtpconn.message.compose.compose_message` does, but writes the headers and bodies itself instead
-of building an ``EmailMessage`` and flattening it: for a small message most of the time goes to the ``email``
-package's header objects, once when a header is set and again when it is folded. Only plain values take the
-short way: an address ``local@domain.tld`` (with an ASCII display name, quoted where RFC 5322 needs it), a header
-of printable ASCII without encoded words that fits on a line or folds at spaces. Any other value (non-ASCII
-text, an encoded word, an unusual address) is parsed, guarded and folded by the same policy ``compose`` uses, and
-attachments are the same :class:`~airflow_provider_smtpconn.smtp.data.StreamedPart` leaves. A message with inline
-images (``content_id``) is left to ``compose`` (the function returns ``None``).
+Two doors lead here. ``compose.py`` writes a request's message with :class:`WireWriter` and the part writers
+below, without building an ``EmailMessage`` first (for a small message most of the time would go to the
+``email`` package's header objects, once when a header is set and again when it is folded). And
+:func:`from_email_message` writes a standard library ``EmailMessage`` that Python code hands to the hook:
+its headers take the same short way where they are plain, and its leaves are written from their encoded payload.
+
+Attachments are never held encoded: a :class:`Base64Source` keeps the raw bytes (or the path of a local file)
+and encodes them a slice at a time while the message is written, so a 25 MiB attachment costs a few hundred KiB
+of memory, not several copies of the file. A :class:`WireMessage` writes the same bytes every time, so a retry
+sends what the first try sent and a dry run writes what a send would send.
 """
 
 from __future__ import annotations
 
+import base64
 import binascii
-import re
 import secrets
-from email.message import EmailMessage
-from email.utils import format_datetime
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from email.generator import BytesGenerator
+from email.message import MIMEPart
+from email.utils import make_msgid
+from typing import TYPE_CHECKING, BinaryIO, cast
 
-from airflow_provider_smtpconn.message import compose
 from airflow_provider_smtpconn.message.envelope import Envelope
-from airflow_provider_smtpconn.exceptions import InvalidMessageError
-from airflow_provider_smtpconn.message.headers import SMTP, add_custom_headers, naming_field
-from airflow_provider_smtpconn.smtp.data import CRLF, RenderedMessage, write_message
-from airflow_provider_smtpconn.smtp.transaction import Outgoing
+from airflow_provider_smtpconn.message.headers import (
+    MAX_LINE,
+    MAX_LINE_HARD,
+    SMTP,
+    check_header,
+    is_plain,
+    naming_field,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterator
+    from email.message import Message
+    from email.policy import EmailPolicy, Policy
+    from pathlib import Path
 
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_ADDR = rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+"
-_PLAIN = re.compile(_ADDR)
-_NAMED = re.compile(rf'(?:"([A-Za-z0-9 !#$%&\'*+/=?^_`{{|}}~.,:;@()\[\]<>-]*)"|([A-Za-z0-9 \'-]*?)) *<({_ADDR})>')
-_SPECIALS = frozenset('()<>@,:;."[]')
-_MAX_LINE = 78
+    from airflow_provider_smtpconn.message.attachments import Attachment
+
+CRLF = b"\r\n"
+# 57 raw bytes make one 76-character base64 line (RFC 2045 section 6.8); encode whole lines at a time.
+_RAW_PER_LINE = 57
+_LINES_PER_CHUNK = 1024
 
 
-class _Wire(RenderedMessage):
-    """A :class:`RenderedMessage` filled by :func:`compose_wire` instead of by flattening a message."""
+class Base64Source:
+    """An attachment's content, base64-encoded only while it is written.
+
+    :param source: The raw content, or the path of a local file (read once per write, a slice at a time).
+    """
+
+    def __init__(self, source: bytes | Path) -> None:
+        self.source = source
+        self.raw_size = len(source) if isinstance(source, bytes) else source.stat().st_size
+
+    @property
+    def encoded_size(self) -> int:
+        """The size of the base64 body with CRLF line ends, in bytes, computed without reading the source."""
+        n = self.raw_size
+        return 4 * -(-n // 3) + -(-n // _RAW_PER_LINE) * 2
+
+    def chunks(self) -> Iterator[bytes]:
+        """The base64 body in slices of about 76 KiB, each ending with CRLF."""
+        step = _RAW_PER_LINE * _LINES_PER_CHUNK
+        if isinstance(self.source, bytes):
+            view = memoryview(self.source)
+            for start in range(0, len(view), step):
+                yield base64.encodebytes(view[start : start + step]).replace(b"\n", CRLF)
+            return
+        with self.source.open("rb") as file:
+            while chunk := file.read(step):
+                yield base64.encodebytes(chunk).replace(b"\n", CRLF)
+
+
+@dataclass(frozen=True)
+class WireMessage:
+    """One message as it goes on the wire: its bytes (RFC 5322, CRLF line ends, Bcc left out), envelope and
+    Message-ID; what every send, retry and dry run writes.
+
+    :param pieces: Header and body bytes, and the attachments' :class:`Base64Source` in their place.
+    :param size: The total size in bytes (what SIZE announces, RFC 1870).
+    :param envelope: MAIL FROM and RCPT TO addresses (Bcc included).
+    :param message_id: The Message-ID header's value, with its angle brackets.
+    :param body_8bit: Whether a part is sent as 8bit (``BODY=8BITMIME``, RFC 6152).
+    """
+
+    pieces: tuple[bytes | Base64Source, ...]
+    size: int
+    envelope: Envelope
+    message_id: str
+    body_8bit: bool = False
+
+    def chunks(self) -> Iterator[bytes]:
+        """The message's bytes in order, attachments encoded a slice at a time."""
+        for piece in self.pieces:
+            if isinstance(piece, Base64Source):
+                yield from piece.chunks()
+            else:
+                yield piece
+
+    def write_to(self, file: BinaryIO) -> None:
+        """Write the message to a binary file (an ``.eml``): the bytes a send would send."""
+        for chunk in self.chunks():
+            file.write(chunk)
+
+    def as_bytes(self) -> bytes:
+        """The whole message in memory (for small messages and tests)."""
+        return b"".join(self.chunks())
+
+
+class WireWriter:
+    """Collects a message's pieces in order; :meth:`finish` makes the :class:`WireMessage`."""
 
     def __init__(self) -> None:
-        self.pieces = []
+        self._pieces: list[bytes | Base64Source] = []
+        self._run: list[bytes] = []
         self.size = 0
-        self._run = []
 
-    def finish(self) -> _Wire:
+    def write(self, data: bytes) -> None:
+        """Add header or body bytes."""
+        self._run.append(data)
+        self.size += len(data)
+
+    def stream(self, source: Base64Source) -> None:
+        """Add an attachment's base64 body, encoded when the message is written."""
         self._end_run()
-        return self
+        self._pieces.append(source)
+        self.size += source.encoded_size
+
+    def finish(self, envelope: Envelope, message_id: str, *, body_8bit: bool = False) -> WireMessage:
+        """The message written so far, with its envelope and Message-ID."""
+        self._end_run()
+        return WireMessage(tuple(self._pieces), self.size, envelope, message_id, body_8bit)
+
+    def _end_run(self) -> None:
+        if self._run:
+            self._pieces.append(b"".join(self._run))
+            self._run = []
 
 
-def compose_wire(spec: compose.EmailSpec) -> Outgoing | None:
-    """The message for ``spec`` as the transport sends it, or ``None`` if it has inline images.
-
-    :raises InvalidMessageError: exactly where :func:`compose.compose_message` would, naming the field and value.
-    """
-    if any(a.content_id for a in spec.attachments):
-        return None
-    sender = _addresses(spec.sender, "from_email")
-    if len(sender) != 1:
-        raise InvalidMessageError(f"from_email {spec.sender!r} must be exactly one address.")
-    to, cc, bcc = (_addresses(v, n) for v, n in ((spec.to, "to"), (spec.cc, "cc"), (spec.bcc, "bcc")))
-    reply_to = _addresses(spec.reply_to, "reply_to")
-    if not (to or cc or bcc):
-        raise InvalidMessageError("No recipient: give at least one address in to, cc or bcc.")
-    sender_addr, sender_text = sender[0]
-    recipients = [addr for addr, _ in (*to, *cc, *bcc)]
-    envelope = Envelope.from_addresses(sender_addr, recipients)
-    if envelope.needs_smtputf8:
-        return None  # non-ASCII addresses: compose and the transport's UTF-8 policy handle them
-    message_id = spec.message_id or compose.make_message_id(sender_addr.rpartition("@")[2], *spec.identity)
-    head = [_address_header("From", [sender_text], "from_email")]
-    for name, found in (("To", to), ("Cc", cc), ("Reply-To", reply_to)):
-        if found:
-            head.append(_address_header(name, [text for _, text in found], name.lower().replace("-", "_")))
-    head.append(_text_header("Subject", compose._check_text("subject", spec.subject or ""), "subject"))
-    head.append(_line("Date", format_datetime(spec.date) if spec.date else compose._now()))
-    head.append(_line("Message-ID", message_id))
-    head.extend(_importance(spec.importance))
-    head.extend(_custom(spec.headers))
-    wire = _Wire()
-    wire.write(b"".join(head) + b"MIME-Version: 1.0\r\n")
-    _write_body(wire, spec)
-    return Outgoing(wire.finish(), envelope, message_id, False)
+def new_boundary() -> str:
+    """A multipart boundary that cannot occur in base64 or quoted-printable text (RFC 2046 section 5.1.1)."""
+    return "=" * 15 + secrets.token_hex(16) + "=="
 
 
-# -- addresses ------------------------------------------------------------------------------------------------
-
-
-def _addresses(value: Any, field_name: str) -> list[tuple[str, str]]:
-    """``(addr_spec, header text)`` per address, unique; plain ones by pattern, the rest by ``compose``."""
-    pieces = _pieces(value)
-    if pieces is None:
-        return [(a.addr_spec, str(a)) for a in compose.parse_addresses(value, field_name)]
-    found: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for piece in pieces:
-        parsed = _plain(piece)
-        if parsed is None:  # anything unusual: the full parser decides, and names every invalid address
-            return [(a.addr_spec, str(a)) for a in compose.parse_addresses(value, field_name)]
-        if parsed[0].lower() not in seen:
-            seen.add(parsed[0].lower())
-            found.append(parsed)
-    return found
-
-
-def _pieces(value: Any) -> list[str] | None:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        items: Iterable[Any] = (value,)
-    elif isinstance(value, (list, tuple)):
-        items = value
-    else:
-        return None
-    pieces: list[str] = []
-    for item in items:
-        if item is None:
-            continue
-        if not isinstance(item, str) or '"' in item:
-            return None  # quoted names may hold separators: the full splitter handles them
-        pieces.extend(p.strip() for p in item.replace(";", ",").split(",") if p.strip())
-    return pieces
-
-
-def _plain(text: str) -> tuple[str, str] | None:
-    if _PLAIN.fullmatch(text):
-        return (text, text) if _within_limits(text) else None
-    named = _NAMED.fullmatch(text)
-    if named is None:
-        return None
-    name = " ".join((named.group(1) if named.group(1) is not None else named.group(2)).split())
-    addr = named.group(3)
-    if not _within_limits(addr):
-        return None
-    if not name:
-        return addr, addr
-    if not _SPECIALS.isdisjoint(name):
-        name = '"' + name + '"'
-    return addr, f"{name} <{addr}>"
-
-
-def _within_limits(addr: str) -> bool:
-    """RFC 5321 section 4.5.3.1 (as ``compose`` checks it): local part at most 64 octets, domain at most 255."""
-    local, _, domain = addr.rpartition("@")
-    return len(local) <= 64 and len(domain) <= 255
-
-
-# -- headers --------------------------------------------------------------------------------------------------
-
-
-def _line(name: str, value: str) -> bytes:
-    return f"{name}: {value}\r\n".encode("ascii")
-
-
-def _is_plain(value: str) -> bool:
-    return value.isascii() and value.isprintable() and "=?" not in value
-
-
-def _folded(name: str, words: list[str], separator: str) -> bytes | None:
-    """``name: words`` joined by ``separator``, folded before a word where a line would pass 78 characters."""
-    lines, current = [], f"{name}:"
-    for index, word in enumerate(words):
-        piece = word + (separator.rstrip() if index < len(words) - 1 else "")
-        if len(current) + 1 + len(piece) > _MAX_LINE and current != f"{name}:":
-            lines.append(current)
-            current = ""
-        current += " " + piece
-        if len(current) > 998:
-            return None
-    lines.append(current)
-    return ("\r\n".join(lines) + "\r\n").encode("ascii")
-
-
-def _address_header(name: str, texts: list[str], field: str) -> bytes:
-    if all(_is_plain(t) for t in texts):
-        folded = _folded(name, texts, ", ")
-        if folded is not None:
-            return folded
-    joined = ", ".join(texts)
-    return _by_policy(name, joined, field, joined)
-
-
-def _text_header(name: str, value: str, field: str) -> bytes:
-    if _is_plain(value) and "  " not in value and value == value.strip():
-        folded = _folded(name, value.split(" "), " ") if value else f"{name}: \r\n".encode("ascii")
-        if folded is not None:
-            return folded
-    return _by_policy(name, value, field)
-
-
-def _by_policy(name: str, value: str, field: str, shown: str | None = None) -> bytes:
-    """Parse, guard and fold ``value`` as ``compose`` does (``msg[name] = value``), for anything not plain; an
-    error names ``field`` (and ``shown``, if given, as the value).
-    """
-    with naming_field(field, shown):
-        stored_name, header = SMTP.header_store_parse(name, value)
-    return SMTP.fold_binary(stored_name, header)
-
-
-def _importance(importance: str | None) -> list[bytes]:
-    if importance is None:
-        return []
-    level = str(importance).strip().lower()
-    if level not in compose.IMPORTANCE:
-        raise InvalidMessageError(f"importance {importance!r} is not one of high, normal or low.")
-    importance_value, priority = compose.IMPORTANCE[level]
-    return [_line("Importance", importance_value), _line("X-Priority", priority)]
-
-
-def _custom(headers: Any) -> list[bytes]:
-    """The ``headers`` parameter, checked and folded by ``headers.add_custom_headers`` itself (on a scratch
-    message): the same names refused, the same guard, the same errors.
-    """
-    if headers is None or headers == "":
-        return []
-    scratch = EmailMessage(policy=SMTP)
-    add_custom_headers(scratch, headers)
-    return [SMTP.fold_binary(name, value) for name, value in scratch.raw_items()]
-
-
-# -- bodies ---------------------------------------------------------------------------------------------------
-
-
-def _write_body(wire: _Wire, spec: compose.EmailSpec) -> None:
-    for name, body in (("text", spec.text), ("html", spec.html)):
-        if body is not None and not isinstance(body, str):
-            raise InvalidMessageError(f"{name} must be text, not {type(body).__name__}.")
-    text = "" if spec.text is None and spec.html is None else spec.text
-    bodies = [_leaf(sub, body) for sub, body in (("plain", text), ("html", spec.html)) if body is not None]
-    attachments = [compose._part(a, "attachment") for a in spec.attachments]
-    if not attachments:
-        _write_alternatives(wire, bodies, top=True)
-        return
-    boundary = _boundary()
-    wire.write(f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'.encode("ascii"))
-    wire.write(b"--" + boundary.encode("ascii") + CRLF)
-    _write_alternatives(wire, bodies, top=False)
-    for part in attachments:
-        wire.write(CRLF + b"--" + boundary.encode("ascii") + CRLF)
-        write_message(part, wire, SMTP)
-    wire.write(CRLF + b"--" + boundary.encode("ascii") + b"--" + CRLF)
-
-
-def _write_alternatives(wire: _Wire, bodies: list[bytes], *, top: bool) -> None:
-    if len(bodies) == 1:
-        wire.write(bodies[0])
-        return
-    boundary = _boundary().encode("ascii")
-    wire.write(b'Content-Type: multipart/alternative; boundary="' + boundary + b'"\r\n\r\n--' + boundary + CRLF)
-    wire.write(bodies[0] + CRLF + b"--" + boundary + CRLF + bodies[1])
-    wire.write(CRLF + b"--" + boundary + b"--" + CRLF)
-
-
-def _leaf(subtype: str, body: str) -> bytes:
-    """Headers, blank line and encoded body of a ``text/<subtype>`` part (7bit if ASCII with lines of at most
-    998 octets, else quoted-printable: 8bit would need 8BITMIME from every relay on the way).
+def text_part(subtype: str, body: str) -> bytes:
+    """Headers, blank line and body of a ``text/<subtype>`` part in UTF-8: 7bit if ASCII with lines of at most 998
+    octets (RFC 5322 section 2.1.1), else quoted-printable (8bit would need 8BITMIME from every relay on the way).
     """
     data = body.encode("utf-8", "surrogateescape")
     lines = data.splitlines()
-    if body.isascii() and all(len(line) <= 998 for line in lines):
+    if body.isascii() and all(len(line) <= MAX_LINE_HARD for line in lines):
         cte, payload = b"7bit", CRLF.join(lines) + CRLF
     else:
         encoded = binascii.b2a_qp(b"\n".join(lines) + b"\n", quotetabs=False, istext=True, header=False)
@@ -272,5 +164,144 @@ def _leaf(subtype: str, body: str) -> bytes:
     )
 
 
-def _boundary() -> str:
-    return "=" * 15 + secrets.token_hex(16) + "=="
+def attachment_head(attachment: Attachment, disposition: str) -> bytes:
+    """The headers and blank line of an attachment's part; its body follows as a :class:`Base64Source`.
+
+    The file name goes as an RFC 2231 parameter where it needs one, folded by the guarded policy.
+
+    :raises HeaderInjectionError: naming ``attachments: filename`` (or ``content_id``) and the value.
+    """
+    field, value = "attachments: filename", attachment.filename
+    if attachment.content_id is not None and _decodes_unsafely(f"<{attachment.content_id}>"):
+        field, value = "attachments: content_id", attachment.content_id
+    part = MIMEPart(policy=SMTP)
+    with naming_field(field, value):
+        part["Content-Type"] = attachment.content_type
+        part["Content-Transfer-Encoding"] = "base64"
+        part["Content-Disposition"] = disposition
+        part.set_param("filename", attachment.filename, header="Content-Disposition")
+        if attachment.content_id is not None:
+            part["Content-ID"] = f"<{attachment.content_id}>"
+    return b"".join(SMTP.fold_binary(name, v) for name, v in part.raw_items()) + CRLF
+
+
+def _decodes_unsafely(value: str) -> bool:
+    from airflow_provider_smtpconn.exceptions import HeaderInjectionError
+
+    try:
+        SMTP.header_store_parse("Content-ID", value)
+    except HeaderInjectionError:
+        return True
+    return False
+
+
+# -- the second door: a standard library message ----------------------------------------------------------------
+
+
+def from_email_message(message: Message, envelope: Envelope | None = None) -> WireMessage:
+    """``message`` (an ``email.message.EmailMessage``, or a legacy ``Message``) as a :class:`WireMessage`.
+
+    The Bcc header is left out; a Message-ID at the sender's domain is added if there is none. Every header
+    passes the header guard (a value that is, or decodes to, a line break is refused), whatever the message's
+    policy. A multipart part without a boundary gets one on the wire; the caller's message is not changed.
+
+    :param envelope: Sender and recipients; default: read from Sender/From and To/Cc/Bcc.
+    :raises InvalidMessageError: if there is no sender or recipient; :class:`HeaderInjectionError` for a header.
+    """
+    envelope = envelope or Envelope.of(message)
+    policy = message.policy.clone(linesep="\r\n")
+    if envelope.needs_smtputf8 and hasattr(policy, "utf8"):
+        policy = cast("EmailPolicy", policy).clone(utf8=True)
+    writer = WireWriter()
+    message_id = message["Message-ID"]
+    if message_id is None:
+        message_id = make_msgid(domain=envelope.sender.rpartition("@")[2] or None)
+        writer.write(f"Message-ID: {message_id}\r\n".encode("ascii"))
+    _write_part(writer, message, policy, top=True)
+    return writer.finish(envelope, str(message_id).strip(), body_8bit=_has_8bit_part(message))
+
+
+def _write_part(writer: WireWriter, part: Message, policy: Policy, *, top: bool = False) -> None:
+    subparts = part.get_payload()
+    if part.get_content_maintype() == "multipart" and isinstance(subparts, list):
+        boundary = part.get_boundary()
+        missing = boundary is None
+        if boundary is None:  # chosen here, as the generator would, without changing the caller's message
+            boundary = new_boundary()
+        delimiter = b"--" + boundary.encode("ascii")
+        _write_headers(writer, part, policy, top, boundary=boundary if missing else None)
+        writer.write(CRLF)
+        if part.preamble is not None:
+            writer.write(_crlf_lines(part.preamble.encode("utf-8", "surrogateescape")) + CRLF)
+        for index, subpart in enumerate(subparts):
+            writer.write((CRLF if index else b"") + delimiter + CRLF)
+            _write_part(writer, subpart, policy)
+        writer.write(CRLF + delimiter + b"--" + CRLF)
+        if part.epilogue is not None:
+            writer.write(_crlf_lines(part.epilogue.encode("utf-8", "surrogateescape")))
+        return
+    payload = _leaf_payload(part)
+    if payload is None:  # a nested message/rfc822, or a payload the email package keeps otherwise
+        _write_headers(writer, part, policy, top, check_only=True)
+        writer.write(_generated(part, policy, top=top))
+        return
+    _write_headers(writer, part, policy, top)
+    writer.write(CRLF + payload)
+
+
+def _write_headers(
+    writer: WireWriter,
+    part: Message,
+    policy: Policy,
+    top: bool,
+    *,
+    boundary: str | None = None,
+    check_only: bool = False,
+) -> None:
+    """Write ``part``'s headers (Bcc left out at the top); ``boundary`` is added to a Content-Type without one."""
+    for name, value in part.raw_items():
+        if top and name.lower() == "bcc":
+            continue
+        text = value if isinstance(value, str) else str(value)
+        if boundary is not None and name.lower() == "content-type":
+            value = text = f'{text}; boundary="{boundary}"'
+        if is_plain(text) and len(name) + 2 + len(text) <= MAX_LINE:
+            line = f"{name}: {text}\r\n".encode("ascii")
+        else:
+            check_header(name, value)
+            line = policy.fold_binary(name, value)
+        if not check_only:
+            writer.write(line)
+
+
+def _leaf_payload(part: Message) -> bytes | None:
+    """A leaf's encoded body with CRLF line ends, or ``None`` where the ``email`` package must write it."""
+    payload = part._payload  # type: ignore[attr-defined]  # the encoded body, as the email generator reads it
+    if not isinstance(payload, str):
+        return None
+    try:
+        data = payload.encode("ascii", "surrogateescape")  # 8bit bodies keep their bytes as surrogates
+    except UnicodeEncodeError:
+        return None
+    return _crlf_lines(data) + (CRLF if data.endswith((b"\n", b"\r")) else b"")
+
+
+def _generated(part: Message, policy: Policy, *, top: bool) -> bytes:
+    """``part`` as the ``email`` package's generator writes it, for the parts it keeps in its own form."""
+    import copy
+    import io
+
+    if top:
+        part = copy.copy(part)  # the header list is replaced, not changed, by del
+        del part["Bcc"]
+    buffer = io.BytesIO()
+    BytesGenerator(buffer, mangle_from_=False, policy=policy).flatten(part, linesep="\r\n")
+    return buffer.getvalue()
+
+
+def _crlf_lines(data: bytes) -> bytes:
+    return CRLF.join(data.splitlines())
+
+
+def _has_8bit_part(message: Message) -> bool:
+    return any(str(part.get("Content-Transfer-Encoding", "")).lower() == "8bit" for part in message.walk())

@@ -47,10 +47,7 @@ class DefaultMessage:
 
 def base_url() -> str:
     """The Airflow UI's address: ``[api] base_url``, else ``http://localhost:8080/`` as for log links."""
-    try:
-        from airflow.sdk.configuration import conf
-    except ImportError:  # pragma: no cover - Airflow 3.0
-        from airflow.configuration import conf  # type: ignore[no-redef,unused-ignore]  # only one of the two exists
+    from airflow_provider_smtpconn.version_compat import conf
 
     return conf.get("api", "base_url", fallback=None) or _DEFAULT_BASE_URL
 

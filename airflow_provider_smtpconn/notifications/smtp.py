@@ -11,12 +11,7 @@ from airflow_provider_smtpconn.notifications.context import (
     required_actions_url,
 )
 from airflow_provider_smtpconn.templating import EMAIL_TEMPLATE_FIELDS, EmailTemplating, not_template_files
-from airflow_provider_smtpconn.version_compat import DEADLINE_ALERTS, require_airflow
-
-try:
-    from airflow.sdk.bases.notifier import BaseNotifier
-except ImportError:  # pragma: no cover - Airflow 3.0
-    from airflow.notifications.basenotifier import BaseNotifier  # type: ignore[no-redef]
+from airflow_provider_smtpconn.version_compat import DEADLINE_ALERTS, BaseNotifier, require_airflow
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

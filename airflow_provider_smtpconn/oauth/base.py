@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
-from airflow_provider_smtpconn.exceptions import TokenEndpointUnavailableError, TokenRefusedError
 from airflow_provider_smtpconn.connection.fields import OAUTH2_PROVIDERS
+from airflow_provider_smtpconn.exceptions import TokenEndpointUnavailableError, TokenRefusedError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -175,12 +175,9 @@ def _http_status(exc: BaseException) -> int | None:
 def mask(*secrets: str | None) -> None:
     """Register secrets with Airflow's masker, where Airflow is there (this module also runs without it)."""
     try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - Airflow 3.0, or no Airflow at all
-        try:
-            from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
-        except ImportError:
-            return
+        from airflow_provider_smtpconn.version_compat import mask_secret
+    except ImportError:  # no Airflow at all: nothing to register with
+        return
     for secret in secrets:
         if secret:
             mask_secret(secret)

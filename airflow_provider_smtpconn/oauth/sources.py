@@ -9,6 +9,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from airflow_provider_smtpconn.connection.fields import FIELDS_BY_KEY, OAUTH2_FIELDS
 from airflow_provider_smtpconn.exceptions import SmtpConfigError
 from airflow_provider_smtpconn.oauth.base import (
     _EXTRAS,
@@ -21,7 +22,6 @@ from airflow_provider_smtpconn.oauth.base import (
 from airflow_provider_smtpconn.oauth.google import GoogleTokenSource
 from airflow_provider_smtpconn.oauth.microsoft import MicrosoftTokenSource
 from airflow_provider_smtpconn.oauth.token_url import TokenUrlSource
-from airflow_provider_smtpconn.connection.fields import FIELDS_BY_KEY, OAUTH2_FIELDS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

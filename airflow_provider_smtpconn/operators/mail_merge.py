@@ -9,10 +9,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-try:
-    from airflow.sdk import BaseOperator
-except ImportError:  # pragma: no cover - Airflow 3.0
-    from airflow.models import BaseOperator  # type: ignore[no-redef,unused-ignore]  # 3.0 only
+from airflow_provider_smtpconn.version_compat import BaseOperator
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -161,7 +158,7 @@ class MailMergeOperator(BaseOperator):
             merge = Merge(
                 rows=self._row_source(),
                 prepare=self._message_factory(context, hook, (ti.dag_id, ti.task_id, ti.run_id, map_index)),
-                send=lambda outgoing, on_commit: hook.send(outgoing, on_commit=on_commit),
+                send=lambda message, on_commit: hook.send(message, on_commit=on_commit),
                 close_session=lambda: hook.get_conn().close(),
                 journal=journal,
                 limiter=RateLimiter(self.max_per_minute),
@@ -205,11 +202,7 @@ class MailMergeOperator(BaseOperator):
         from airflow.providers.common.sql.hooks.sql import DbApiHook
 
         from airflow_provider_smtpconn.exceptions import InvalidMessageError
-
-        try:
-            from airflow.sdk import BaseHook
-        except ImportError:  # pragma: no cover - Airflow 3.0
-            from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined,unused-ignore]  # 3.0 only
+        from airflow_provider_smtpconn.version_compat import BaseHook
 
         db_hook = BaseHook.get_connection(str(self.conn_id)).get_hook()
         if not isinstance(db_hook, DbApiHook):
@@ -235,7 +228,7 @@ class MailMergeOperator(BaseOperator):
         return columns, batches()
 
     def _message_factory(self, context: Context, hook: Any, identity: tuple[Any, ...]) -> Any:
-        """``prepare(key, row) -> Outgoing``: render the fields for the row, then check and compose them."""
+        """``prepare(key, row) -> WireMessage``: render the fields for the row, then check and compose them."""
         from airflow_provider_smtpconn.exceptions import InvalidMessageError
         from airflow_provider_smtpconn.merge.templates import compile_field, variables_for
 
@@ -274,10 +267,7 @@ class MailMergeOperator(BaseOperator):
             return
         path = str(self.report_path)
         if "://" in path:
-            try:
-                from airflow.sdk import ObjectStoragePath
-            except ImportError:  # pragma: no cover - Airflow 3.0
-                from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
+            from airflow_provider_smtpconn.version_compat import ObjectStoragePath
 
             with ObjectStoragePath(path).open("w", newline="", encoding="utf-8") as file:
                 outcomes.write_csv(file)
@@ -315,13 +305,9 @@ def _resolve(value: Any, context: Any) -> Any:
 
 
 def _compose_row(values: dict[str, Any], hook: Any, identity: tuple[Any, ...], max_mb: float) -> Any:
-    """One row's rendered fields -> the flattened message (``transaction.Outgoing``), through the one send path's
-    ``prepare_email`` (the same checks and errors as ``SendEmailOperator``).
+    """One row's rendered fields -> its ``WireMessage``, through the one send path's ``prepare_email`` (the same
+    checks and errors as ``SendEmailOperator``).
     """
     from airflow_provider_smtpconn.sending import EmailRequest, prepare_email
-    from airflow_provider_smtpconn.smtp.session import SmtpSession
 
-    prepared = prepare_email(EmailRequest(**values, max_attachment_mb=max_mb), hook, identity=identity)
-    if prepared.outgoing is not None:
-        return prepared.outgoing
-    return SmtpSession.outgoing(prepared.composed.message, prepared.composed.envelope)
+    return prepare_email(EmailRequest(**values, max_attachment_mb=max_mb), hook, identity=identity)

@@ -5,11 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtpconn.templating import EMAIL_TEMPLATE_FIELDS, EmailTemplating, not_template_files
-
-try:
-    from airflow.sdk import BaseOperator
-except ImportError:  # pragma: no cover - Airflow 3.0
-    from airflow.models import BaseOperator  # type: ignore[no-redef,unused-ignore]  # 3.0 only
+from airflow_provider_smtpconn.version_compat import BaseOperator
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

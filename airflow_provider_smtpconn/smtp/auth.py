@@ -12,7 +12,7 @@ from __future__ import annotations
 import smtplib
 from typing import TYPE_CHECKING
 
-from airflow_provider_smtpconn.exceptions import SmtpAuthError, SmtpTemporaryFailure
+from airflow_provider_smtpconn.exceptions import ServerRejectedTokenError, SmtpAuthError, SmtpTemporaryError
 from airflow_provider_smtpconn.smtp.replies import reply_text
 
 if TYPE_CHECKING:
@@ -23,12 +23,6 @@ if TYPE_CHECKING:
 
 #: The order ``auth_mechanism`` automatic prefers, among the mechanisms the server offers.
 AUTO_ORDER = ("PLAIN", "LOGIN", "CRAM-MD5")
-
-
-class ServerRejectedToken(SmtpAuthError):
-    """The server rejected (5xx) an XOAUTH2 token that came from a token source; the transport fetches one new
-    token and tries once more on a new connection (``transport.py``).
-    """
 
 
 def offered_mechanisms(smtp: smtplib.SMTP) -> list[str]:
@@ -67,8 +61,8 @@ def authenticate(smtp: smtplib.SMTP, settings: SmtpSettings, token: AccessToken 
     :param token: An OAuth2 token from the settings' token source, used instead of the password.
     :raises SmtpAuthError: the credentials were rejected (5xx) or AUTH failed; names the user and the
         mechanism, never the secret, and points to ``auth_mechanism`` when the server offered others.
-    :raises ServerRejectedToken: the server rejected ``token`` (5xx).
-    :raises SmtpTemporaryFailure: the server answered 4xx (try again later).
+    :raises ServerRejectedTokenError: the server rejected ``token`` (5xx).
+    :raises SmtpTemporaryError: the server answered 4xx (try again later).
     """
     user, secret = settings.username or "", token.value if token is not None else settings.password or ""
     offered = offered_mechanisms(smtp)
@@ -81,7 +75,7 @@ def authenticate(smtp: smtplib.SMTP, settings: SmtpSettings, token: AccessToken 
             smtp.auth(mechanism, getattr(smtp, "auth_" + mechanism.lower().replace("-", "_")))
     except smtplib.SMTPAuthenticationError as exc:
         if token is not None and exc.smtp_code >= 500:
-            raise ServerRejectedToken(
+            raise ServerRejectedTokenError(
                 f"{settings.address} rejected the OAuth2 token from {token.source} for {user!r}: "
                 f"{exc.smtp_code} {reply_text(exc.smtp_error)}."
             ) from None
@@ -105,10 +99,10 @@ def _xoauth2(user: str, token: str) -> Callable[[bytes | None], str]:
 
 def _rejected(
     settings: SmtpSettings, mechanism: str, offered: list[str], exc: smtplib.SMTPAuthenticationError
-) -> SmtpAuthError | SmtpTemporaryFailure:
+) -> SmtpAuthError | SmtpTemporaryError:
     user, text = settings.username or "", reply_text(exc.smtp_error)
     if 400 <= exc.smtp_code < 500:
-        return SmtpTemporaryFailure(
+        return SmtpTemporaryError(
             f"{settings.address} could not authenticate {user!r} right now: {exc.smtp_code} {text}",
             exc.smtp_code,
             text,

@@ -13,7 +13,7 @@ from airflow_provider_smtpconn.exceptions import (
     SmtpNetworkError,
     SmtpPermanentError,
     SmtpProviderError,
-    SmtpTemporaryFailure,
+    SmtpTemporaryError,
     SmtpTLSError,
 )
 from airflow_provider_smtpconn.smtp.settings import is_loopback
@@ -30,11 +30,11 @@ def reply_text(reply: bytes | str) -> str:
     return " ".join(text.split())
 
 
-def reply_error(what: str, code: int, reply: bytes | str, address: str) -> SmtpTemporaryFailure | SmtpPermanentError:
+def reply_error(what: str, code: int, reply: bytes | str, address: str) -> SmtpTemporaryError | SmtpPermanentError:
     """The error for a reply ``code`` to ``what``: temporary for 4xx (RFC 5321 §4.2.1), permanent otherwise."""
     text = reply_text(reply)
     if 400 <= code < 500:
-        return SmtpTemporaryFailure(f"{address} answered {what} with {code} {text} (temporary).", code, text)
+        return SmtpTemporaryError(f"{address} answered {what} with {code} {text} (temporary).", code, text)
     return SmtpPermanentError(f"{address} refused {what}: {code} {text}", code, text)
 
 

@@ -17,26 +17,23 @@ A send has three stages: open the transaction (MAIL, RCPT, DATA), send the body,
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import smtplib
 import socket
 import ssl
-from email.utils import make_msgid
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import tenacity
 
-from airflow_provider_smtpconn.smtp.auth import ServerRejectedToken, authenticate
-from airflow_provider_smtpconn.message.envelope import Envelope
 from airflow_provider_smtpconn.exceptions import (
     NoGreetingError,
+    ServerRejectedTokenError,
     SmtpAuthError,
     SmtpConfigError,
     SmtpProviderError,
     SmtpTLSError,
 )
-from airflow_provider_smtpconn.smtp.data import RenderedMessage, has_8bit_body
+from airflow_provider_smtpconn.smtp.auth import authenticate
 from airflow_provider_smtpconn.smtp.replies import (
     ErrorTranslator,
     describe,
@@ -45,17 +42,14 @@ from airflow_provider_smtpconn.smtp.replies import (
     reply_text,
     was_timeout,
 )
-from airflow_provider_smtpconn.smtp.settings import SmtpSettings
-from airflow_provider_smtpconn.smtp.transaction import MailTransaction, Outgoing, SendResult
+from airflow_provider_smtpconn.smtp.transaction import MailTransaction, SendResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from email.message import Message
-    from email.policy import EmailPolicy, Policy
 
+    from airflow_provider_smtpconn.message.writer import WireMessage
     from airflow_provider_smtpconn.oauth import AccessToken
-
-__all__ = ["Envelope", "SendResult", "SmtpSession", "SmtpSettings"]  # also importable from here, as in 0.1
+    from airflow_provider_smtpconn.smtp.settings import SmtpSettings
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +113,11 @@ class SmtpSession:
             return self._connect(None)
         try:
             return self._connect(source.token())
-        except ServerRejectedToken as exc:
+        except ServerRejectedTokenError as exc:
             log.warning("%s Fetching a new token and authenticating once more on a new connection.", exc)
         try:
             return self._connect(source.token(force_refresh=True))
-        except ServerRejectedToken as exc:
+        except ServerRejectedTokenError as exc:
             raise SmtpAuthError(
                 f"{exc} A newly fetched token was rejected too: the token endpoint accepts the app, but the server "
                 f"does not let it send as {self.settings.username!r}; check the app's permission to send mail for "
@@ -249,25 +243,17 @@ class SmtpSession:
 
     # -- sending: the retry rules -------------------------------------------------------------------
 
-    def send(
-        self,
-        message: Message | Outgoing,
-        *,
-        envelope: Envelope | None = None,
-        on_commit: Callable[[str], object] | None = None,
-    ) -> SendResult:
+    def send(self, message: WireMessage, *, on_commit: Callable[[str], object] | None = None) -> SendResult:
         """Send one message, retrying only where that cannot deliver it twice.
 
-        :param message: The message; a Message-ID is added if it has none. The Bcc header is not sent. Or an
-            ``Outgoing`` already flattened with its envelope (``wire.compose_wire``), sent as it is.
-        :param envelope: Sender and recipients; default: read from Sender/From and To/Cc/Bcc.
+        :param message: The message as ``message.compose`` or ``message.writer.from_email_message`` wrote it;
+            every try sends the same bytes.
         :param on_commit: Called with the Message-ID right before the final ``.`` is sent: after it returns
             the message may have been delivered. An exception from it aborts the send with nothing delivered.
         :raises RecipientsRefusedError: if every recipient is refused.
         :raises DeliveryUnknownError: if the connection was lost after the final ``.`` (not resent).
         :raises SmtpProviderError: (subclasses) for every other failure, after the retries where allowed.
         """
-        outgoing = message if isinstance(message, Outgoing) else self.outgoing(message, envelope)
         s = self.settings
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(lambda e: isinstance(e, SmtpProviderError) and e.transient),
@@ -280,43 +266,29 @@ class SmtpSession:
             for attempt in retrying:
                 with attempt:
                     final = attempt.retry_state.attempt_number > s.retry_limit
-                    return self._send_once(outgoing, final=final, on_commit=on_commit)
+                    return self._send_once(message, final=final, on_commit=on_commit)
         except SmtpProviderError as exc:
             if exc.transient and s.retry_limit:
                 exc.args = (f"{exc.args[0]} Gave up after {s.retry_limit + 1} attempts.", *exc.args[1:])
             raise
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
-    @staticmethod
-    def outgoing(message: Message, envelope: Envelope | None = None) -> Outgoing:
-        """``message`` flattened for the wire, with its envelope (read from its headers if not given)."""
-        envelope = envelope or Envelope.of(message)
-        wire = copy.copy(message)  # shallow: the header list is replaced below, the parts are shared
-        del wire["Bcc"]
-        if wire["Message-ID"] is None:
-            wire["Message-ID"] = make_msgid(domain=envelope.sender.rpartition("@")[2] or None)
-        policy: Policy = wire.policy
-        if envelope.needs_smtputf8:
-            policy = cast("EmailPolicy", policy).clone(utf8=True)
-        rendered = RenderedMessage(wire, policy)  # flattened once: the size now, the same bytes on every try
-        return Outgoing(rendered, envelope, str(wire["Message-ID"]).strip(), has_8bit_body(wire))
-
     def _log_retry(self, state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         log.warning("SMTP attempt %d failed: %s Retrying in %.1f s.", state.attempt_number, exc, wait)
 
-    def _send_once(self, outgoing: Outgoing, *, final: bool, on_commit: Callable[[str], object] | None) -> SendResult:
+    def _send_once(self, message: WireMessage, *, final: bool, on_commit: Callable[[str], object] | None) -> SendResult:
         self._renew_stale_token()
         smtp = self.connect()
         transaction = MailTransaction(
-            smtp, self.settings, outgoing, translate=self._translate_errors, discard=self._discard
+            smtp, self.settings, message, translate=self._translate_errors, discard=self._discard
         )
         accepted, refused = transaction.open(final=final)
         terminator = transaction.send_body()
         if on_commit is not None:
             try:
-                on_commit(outgoing.message_id)
+                on_commit(message.message_id)
             except BaseException:
                 self._discard()  # no final dot was sent: the server drops the transaction
                 raise
@@ -328,7 +300,7 @@ class SmtpSession:
             raise reply_error("the message", code, reply, s.address)
         if refused:
             log.warning("%s accepted %s but refused %s.", s.address, ", ".join(accepted), describe(refused))
-        return SendResult(outgoing.message_id, accepted, refused, outgoing.rendered.size)
+        return SendResult(message.message_id, accepted, refused, message.size)
 
     def _renew_stale_token(self) -> None:
         """Close an open connection whose token its source has replaced (due for renewal, or renewed by another

@@ -9,7 +9,6 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtpconn.connection.parsers import check_number, config_error, parse_port
 from airflow_provider_smtpconn.connection.fields import (
     AUTH_MECHANISMS,
     AUTH_TYPES,
@@ -18,6 +17,7 @@ from airflow_provider_smtpconn.connection.fields import (
     FIELDS_BY_KEY,
     TLS_MODES,
 )
+from airflow_provider_smtpconn.connection.parsers import check_number, config_error, parse_port
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -1,5 +1,5 @@
 """One mail transaction (RFC 5321 §3.3) on an open connection, in three stages: open it (MAIL, RCPT, DATA),
-send the body, read the final reply. The retry rules around it live in ``transport.py``.
+send the body, read the final reply. The retry rules around it live in ``session.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from airflow_provider_smtpconn.exceptions import (
     MessageTooLargeError,
     RecipientsRefusedError,
     SmtpPermanentError,
-    SmtpTemporaryFailure,
+    SmtpTemporaryError,
 )
 from airflow_provider_smtpconn.smtp.data import DataStream
 from airflow_provider_smtpconn.smtp.replies import describe, reply_error, reply_text, was_timeout
@@ -21,8 +21,7 @@ from airflow_provider_smtpconn.smtp.replies import describe, reply_error, reply_
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from airflow_provider_smtpconn.message.envelope import Envelope
-    from airflow_provider_smtpconn.smtp.data import RenderedMessage
+    from airflow_provider_smtpconn.message.writer import WireMessage
     from airflow_provider_smtpconn.smtp.replies import ErrorTranslator
     from airflow_provider_smtpconn.smtp.settings import SmtpSettings
 
@@ -59,18 +58,8 @@ class SendResult:
         return result
 
 
-@dataclass(frozen=True)
-class Outgoing:
-    """One message ready for the wire: flattened once, so every try sends the same bytes."""
-
-    rendered: RenderedMessage
-    envelope: Envelope
-    message_id: str
-    body_8bit: bool
-
-
 class MailTransaction:
-    """The stages of sending ``outgoing`` over ``smtp``; errors are translated, and the connection dropped where
+    """The stages of sending ``message`` over ``smtp``; errors are translated, and the connection dropped where
     it is no longer usable, through the session's ``translate`` and ``discard``.
     """
 
@@ -78,19 +67,19 @@ class MailTransaction:
         self,
         smtp: smtplib.SMTP,
         settings: SmtpSettings,
-        outgoing: Outgoing,
+        message: WireMessage,
         *,
         translate: Callable[[str], ErrorTranslator],
         discard: Callable[[], None],
     ) -> None:
         self.smtp = smtp
         self.settings = settings
-        self.outgoing = outgoing
+        self.message = message
         self._translate = translate
         self._discard = discard
 
     def _mail_options(self) -> list[str]:
-        s, size, envelope = self.settings, self.outgoing.rendered.size, self.outgoing.envelope
+        s, size, envelope = self.settings, self.message.size, self.message.envelope
         features = self.smtp.esmtp_features
         limit = int(features.get("size", "0").strip() or 0) if "size" in features else 0
         if limit and size > limit:
@@ -106,13 +95,13 @@ class MailTransaction:
                     f"{[a for a in (envelope.sender, *envelope.recipients) if not a.isascii()]} needs."
                 )
             options.append("SMTPUTF8")
-        if self.outgoing.body_8bit and self.smtp.has_extn("8bitmime"):
+        if self.message.body_8bit and self.smtp.has_extn("8bitmime"):
             options.append("BODY=8BITMIME")
         return options
 
     def open(self, *, final: bool) -> tuple[list[str], dict[str, tuple[int, str]]]:
         """MAIL FROM, RCPT TO for each recipient, DATA; returns the accepted and the refused recipients."""
-        s, envelope = self.settings, self.outgoing.envelope
+        s, envelope = self.settings, self.message.envelope
         options = self._mail_options()
         with self._translate("sending the envelope"):
             code, reply = self.smtp.mail(envelope.sender, options)
@@ -123,13 +112,13 @@ class MailTransaction:
             if deferred and not final:
                 self._rset()
                 first = next(iter(deferred.values()))
-                raise SmtpTemporaryFailure(f"{s.address} deferred {describe(deferred)} (temporary).", *first)
+                raise SmtpTemporaryError(f"{s.address} deferred {describe(deferred)} (temporary).", *first)
             refused.update(deferred)
             if not accepted:
                 self._rset()
                 if deferred:
                     first = next(iter(deferred.values()))
-                    raise SmtpTemporaryFailure(f"{s.address} deferred every recipient: {describe(refused)}.", *first)
+                    raise SmtpTemporaryError(f"{s.address} deferred every recipient: {describe(refused)}.", *first)
                 raise RecipientsRefusedError(
                     f"{s.address} refused every recipient: {describe(refused)}.", refused, accepted
                 )
@@ -145,7 +134,7 @@ class MailTransaction:
         accepted: list[str] = []
         refused: dict[str, tuple[int, str]] = {}
         deferred: dict[str, tuple[int, str]] = {}
-        for rcpt in self.outgoing.envelope.recipients:
+        for rcpt in self.message.envelope.recipients:
             code, reply = self.smtp.rcpt(rcpt)
             if code == 421:
                 raise reply_error(f"RCPT TO {rcpt}", code, reply, self.settings.address)
@@ -159,7 +148,8 @@ class MailTransaction:
         """Stream the body, dot-stuffed, without the final ``.`` (returned): until that, nothing is delivered."""
         stream = DataStream(self.smtp.send)
         with self._translate("sending the message body (the server cannot have accepted it)"):
-            self.outgoing.rendered.write_to(stream)
+            for chunk in self.message.chunks():
+                stream.write(chunk)
             stream.flush()
         return stream.terminator
 
@@ -174,8 +164,8 @@ class MailTransaction:
             raise DeliveryUnknownError(
                 f"The connection to {self.settings.address} {what} after the whole message was sent and before "
                 f"the server answered: it may or may not have been delivered, so it is not resent. "
-                f"Message-ID {self.outgoing.message_id}.",
-                self.outgoing.message_id,
+                f"Message-ID {self.message.message_id}.",
+                self.message.message_id,
             ) from None
 
     def _rset(self) -> None:
