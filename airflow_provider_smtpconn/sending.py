@@ -14,7 +14,6 @@ only when a message is sent.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -161,12 +160,9 @@ def attachment_limit(
     :raises SmtpConfigError: if the connection's limit is invalid (a dry run without a connection gets 10 MiB).
     """
     if max_attachment_mb not in (None, ""):
-        try:
-            mb = float(max_attachment_mb)  # type: ignore[arg-type,unused-ignore]  # checked by float()
-            if not (math.isfinite(mb) and mb > 0):
-                raise ValueError
-        except (TypeError, ValueError):
-            raise InvalidMessageError(f"max_attachment_mb {max_attachment_mb!r} is not a number above 0.") from None
+        from airflow_provider_smtpconn.connection.parsers import check_number
+
+        mb = check_number("max_attachment_mb", max_attachment_mb, minimum=0, inclusive=False, parameter=True)
         return int(mb * 1024 * 1024)
     try:
         return hook.max_attachment_bytes

@@ -162,7 +162,7 @@ def test_rate_limiter_spaces_message_starts():
     limiter.wait()
     assert slept == [1.5]  # 2 s apart; the third came late enough
     assert RateLimiter(None).wait() == 0.0
-    with pytest.raises(InvalidMessageError, match="max_per_minute 0 is not a number above 0"):
+    with pytest.raises(InvalidMessageError, match="max_per_minute 0 must be above 0"):
         RateLimiter(0)
 
 

@@ -2,7 +2,7 @@
 
 Each :class:`ConnectionField` says its extra key, the label and description the connection form shows, its
 form widget (a JSON schema), its default, and how a raw value (typed JSON or text from the UI) is parsed and
-checked. The hook's settings (``smtp_settings.settings_from_extras``), the form (``hooks/connection_form.py``) and the
+checked. The hook's settings (``smtp/settings.settings_from_extras``), the form (``connection/form.py``) and the
 README's connection table (:func:`readme_table`) are all derived from :data:`FIELDS`; a test fails when the
 README and the declaration disagree. Nothing here imports Airflow: provider discovery reads it.
 """

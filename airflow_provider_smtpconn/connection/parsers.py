@@ -34,11 +34,16 @@ def check_number(
     inclusive: bool = True,
     integer: bool = False,
     maximum: float = math.inf,
+    parameter: bool = False,
 ) -> float | int:
-    """Coerce ``value`` (a number, or its text) and check it is finite, at least (or above) ``minimum`` and at
-    most ``maximum``.
+    """Coerce ``value`` (a number, or its text: the UI stores numbers as text, Jinja renders them to text) and
+    check it is finite, at least (or above) ``minimum`` and at most ``maximum``. The one number check of the
+    package, for connection fields and for operator parameters alike.
 
+    :param parameter: ``value`` is an operator's parameter (the error is :class:`InvalidMessageError` and names
+        ``name`` alone), not a connection field (:class:`SmtpConfigError`, "The connection's ``name``").
     :raises SmtpConfigError: naming the field and the value, if it is not such a number.
+    :raises InvalidMessageError: the same, for a ``parameter``.
     """
     kind = "a whole number" if integer else "a number"
     try:
@@ -47,14 +52,22 @@ def check_number(
         number = float(value)
         if not math.isfinite(number) or (integer and not number.is_integer()):
             raise ValueError
-    except (TypeError, ValueError):
-        raise config_error(f"The connection's {name} {value!r} is not {kind}.") from None
+    except (TypeError, ValueError, OverflowError):
+        raise _number_error(parameter, f"{name} {value!r} is not {kind}.") from None
     if number < minimum or (not inclusive and number == minimum):
         bound = f"at least {minimum:g}" if inclusive else f"above {minimum:g}"
-        raise config_error(f"The connection's {name} {value!r} must be {bound}.")
+        raise _number_error(parameter, f"{name} {value!r} must be {bound}.")
     if number > maximum:
-        raise config_error(f"The connection's {name} {value!r} must be at most {maximum:g}.")
+        raise _number_error(parameter, f"{name} {value!r} must be at most {maximum:g}.")
     return int(number) if integer else number
+
+
+def _number_error(parameter: bool, sentence: str) -> Exception:
+    if parameter:
+        from airflow_provider_smtpconn.exceptions import InvalidMessageError
+
+        return InvalidMessageError(sentence)
+    return config_error(f"The connection's {sentence}")
 
 
 def text(name: str, value: Any) -> str | None:

@@ -4,11 +4,10 @@
 
 from __future__ import annotations
 
-import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtpconn.exceptions import InvalidMessageError
+from airflow_provider_smtpconn.connection.parsers import check_number
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -18,11 +17,7 @@ def positive_number(name: str, value: Any, *, integer: bool = False) -> float | 
     """``value`` checked as a number above 0 (``None`` stays ``None``); raises :class:`InvalidMessageError`."""
     if value is None:
         return None
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
-    if not ok or (integer and float(value) != int(value)):
-        kind = "a whole number" if integer else "a number"
-        raise InvalidMessageError(f"{name} {value!r} is not {kind} above 0.")
-    return float(value)
+    return float(check_number(name, value, minimum=0, inclusive=False, integer=integer, parameter=True))
 
 
 class RateLimiter:

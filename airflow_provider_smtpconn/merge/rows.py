@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from airflow_provider_smtpconn.connection.parsers import check_number
 from airflow_provider_smtpconn.exceptions import InvalidMessageError, RowKeyError
 
 if TYPE_CHECKING:
@@ -157,8 +158,8 @@ def chunk_rows(rows: Sequence[Any], size: int) -> list[list[Any]]:
 
     :raises InvalidMessageError: if ``size`` is not a whole number above 0 or ``rows`` is not a list.
     """
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise InvalidMessageError(f"chunk size {size!r} is not a whole number above 0.")
+    check_number("chunk size", size, minimum=1, integer=True, parameter=True)
+    size = int(size)
     if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence):
         raise InvalidMessageError(f"rows is {type(rows).__name__}, not a list of rows.")
     return [list(rows[start : start + size]) for start in range(0, len(rows), size)]

@@ -27,6 +27,7 @@ from airflow_provider_smtpconn.merge import journal as j
 from airflow_provider_smtpconn.merge import outcomes as o
 from airflow_provider_smtpconn.merge.prefetch import Prefetch
 from airflow_provider_smtpconn.merge.rows import RowKeyError, keyed
+from airflow_provider_smtpconn.smtp.replies import describe
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -61,7 +62,7 @@ def key_hash(key: str) -> int:
 
 @dataclass
 class Merge:
-    """One try of a merge. Call :meth:`check`, then :meth:`send`.
+    """One try of a merge. Call :meth:`check`, then :meth:`send_all`.
 
     :param rows: Iterable twice: ``(position, mapping)`` pairs (see :mod:`.rows`).
     :param prepare: ``prepare(key, mapping)`` renders and composes the row's message (anything with a
@@ -202,7 +203,7 @@ class Merge:
         try:
             result = self.send(message, on_commit=lambda mid: journal.write(j.INTENT, key, mid))
         except RecipientsRefusedError as exc:
-            detail = "refused " + "; ".join(f"{a} ({c} {t})" for a, (c, t) in exc.refused.items())
+            detail = "refused " + describe(exc.refused)
             self._record(outcomes, key, message_id, j.REFUSED, o.REFUSED, detail)
         except DeliveryUnknownError as exc:
             self._record(outcomes, key, message_id, j.UNKNOWN, o.UNKNOWN, str(exc))
@@ -213,8 +214,7 @@ class Merge:
         except SmtpPermanentError as exc:
             self._record(outcomes, key, message_id, j.FAILED, o.FAILED, str(exc))
         else:
-            detail = "refused " + "; ".join(f"{a} ({c} {t})" for a, (c, t) in result.refused.items())
-            detail = detail if result.refused else ""
+            detail = "refused " + describe(result.refused) if result.refused else ""
             self._record(outcomes, key, message_id, j.ACCEPTED, o.REFUSED if detail else o.SENT, detail)
         if self.budget.spend():
             self.close_session()

@@ -1,1 +1,1 @@
-"""X."""
+"""One SMTP session: connect, TLS, AUTH, the transaction, the DATA stream, the retry rules. Imports no Airflow."""

@@ -4,7 +4,7 @@
 account's lockout; here exactly one mechanism is tried. For ``auth_type`` ``basic`` it is the connection's
 ``auth_mechanism``, or, when that is automatic, the first of PLAIN, LOGIN and CRAM-MD5 that the server offers
 (PLAIN first: relays such as Postfix with saslauthd advertise CRAM-MD5 but cannot verify it, and the password
-only ever travels inside TLS or to a loopback host, see ``settings.py``). ``xoauth2`` uses XOAUTH2.
+only ever travels inside TLS or to a loopback host, see ``smtp/settings.py``). ``xoauth2`` uses XOAUTH2.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What one SMTP session needs (:class:`SmtpSettings`), built from the fields declared in ``settings.py``.
+"""What one SMTP session needs (:class:`SmtpSettings`), built from the fields declared in ``connection/fields.py``.
 
 Nothing here imports Airflow: provider discovery may import it while Airflow itself is still initialising.
 """
