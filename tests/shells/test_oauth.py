@@ -550,6 +550,6 @@ def test_the_readme_table_shows_the_oauth2_fields_as_declared():
 
     from airflow_provider_smtpconn.connection.fields import readme_table
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).parent.parent.parent / "README.md").read_text(encoding="utf-8")
     rows = [row for row in readme_table().splitlines() if any(f"`{k}`" in row for k in OAUTH2_KEYS)]
     assert len(rows) == len(OAUTH2_KEYS) and all(row in readme for row in rows)

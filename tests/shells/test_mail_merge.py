@@ -373,7 +373,7 @@ def test_a_worker_killed_mid_merge_then_retried_sends_every_row_exactly_once(smt
 
     with RecordingServer(on_accept=kill_on_third) as server:
         smtp_conn(server)
-        script = CHILD.format(tests=str(Path(__file__).parent), dag_file=str(dag_file), logical_date=logical_date)
+        script = CHILD.format(tests=str(Path(__file__).parents[1]), dag_file=str(dag_file), logical_date=logical_date)
         proc = subprocess.Popen(
             [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_same_airflow()
         )

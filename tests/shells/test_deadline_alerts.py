@@ -28,8 +28,8 @@ from airflow_provider_smtpconn.version_compat import DEADLINE_ALERTS, HUMAN_IN_T
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "example_dags"
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
+BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 def load_module(path: Path) -> Any:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from airflow_provider_smtpconn.connection.fields import FIELDS, readme_table
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_readme_connection_table_matches_the_field_declarations():

@@ -17,7 +17,7 @@ from support.airflow_helpers import run_dag, task_states, xcom_value
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "example_dags"
+EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
 DAG_IDS = {
     "example_report_after_sql",
     "example_attachments_from_xcom",

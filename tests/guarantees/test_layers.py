@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "airflow_provider_smtpconn"
+PACKAGE = Path(__file__).resolve().parents[2] / "airflow_provider_smtpconn"
 WINGS = ("message", "smtp", "connection")
 
 # Runs in a fresh interpreter where every ``airflow`` import fails, as on a machine without Airflow.
