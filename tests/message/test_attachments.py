@@ -1,6 +1,6 @@
-"""attachments.py on its own: every accepted form of ``attachments`` becomes a checked ``Attachment``.
+"""message/attachments.py on its own: every accepted form of ``attachments`` becomes a checked ``Attachment``.
 
-Pure functions over local temporary files; no Airflow DB, DAG or network. Generated CSV and JSON are read back
+Pure functions over local temporary files; no Airflow, DAG or network. Generated CSV and JSON are read back
 with the standard library's ``csv`` and ``json`` modules rather than compared with hand-written bytes.
 """
 
@@ -225,7 +225,7 @@ def test_missing_unreadable_or_directory_path_is_refused_naming_it(tmp_path: Pat
         normalize_attachments(Gone())
 
 
-# -- issue 10: a filename key always makes a spec; JSON has no NaN or Infinity ------------------------------
+# -- a filename key always makes a spec (never a file named "filename"); JSON has no NaN or Infinity ---------
 
 
 def test_dict_with_a_filename_key_is_always_a_spec() -> None:
