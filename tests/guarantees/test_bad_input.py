@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import socket
 from typing import TYPE_CHECKING, Any
@@ -19,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from support.airflow_helpers import connection_json, run_dag, task_states
 from support.reliability_log import record
+from support.sending import send
 
 from airflow_provider_smtpconn.exceptions import AttachmentError, InvalidMessageError, SmtpConfigError
 from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
 from airflow_provider_smtpconn.operators.smtp import SendEmailOperator
-from airflow_provider_smtpconn.sending import send_email
+from airflow_provider_smtpconn.sending import EmailRequest, send_email
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -345,7 +347,7 @@ def test_connection_port_that_is_not_a_port(port, shows, guarded):
 
 
 def test_the_count_of_bad_inputs():
-    """The issue asks for at least 40; the README quotes this number."""
+    """The README quotes this number: at least 40 kinds of bad input, each refused before connecting."""
     count = len(OPERATOR_CASES) + len(CONNECTION_CASES) + 4 + len(DAG_CASES) + 1  # + the missing template
     record("bad_input_count", count=count)
     assert count >= 40
@@ -408,4 +410,56 @@ def test_missing_body_template_fails_naming_the_field_and_file(smtp_server, smtp
 
     assert task_states(dag_run)["send"] == ("failed", 1)  # a InvalidMessageError: no retry
     assert lines == ["Exception rendering Jinja template for task 'send', field 'text'. Template: 'no_such_body.txt'"]
+    assert smtp_server.connections == 0
+
+
+# -- through the send path with the default connection: addresses, attachment specs, connection numbers -------
+
+
+def test_quoted_local_part_with_a_space_is_valid_and_rfc5321_lengths_are_enforced(smtp_server, smtp_conn):
+    smtp_conn(smtp_server)
+    send(to='"john doe"@example.org')
+    assert smtp_server.messages[0].rcpt_tos == ['"john doe"@example.org']
+    for address in ("a" * 65 + "@example.org", "a@" + "b" * 64 + ".org"):
+        with pytest.raises(InvalidMessageError, match="^to has invalid address"):
+            send(to=address)
+    assert smtp_server.connections == 1
+
+
+def test_a_dict_with_filename_is_always_a_spec(smtp_server, smtp_conn):
+    smtp_conn(smtp_server)
+    with pytest.raises(AttachmentError, match="Attachment 'a.txt' needs content or path"):
+        send_email(EmailRequest(to="a@example.org", text="x", attachments={"filename": "a.txt"}), SmtpConnHook())
+    assert smtp_server.connections == 0
+
+
+@pytest.mark.parametrize("content_type", ["multipart/mixed; boundary=zzz", "message/rfc822", "multipart/alternative"])
+def test_container_content_types_are_refused_for_attachments(content_type, smtp_server, smtp_conn):
+    smtp_conn(smtp_server)
+    with pytest.raises(AttachmentError, match="container type"):
+        send(attachments={"filename": "a.bin", "content": "x", "content_type": content_type})
+    assert smtp_server.connections == 0
+
+
+def test_a_pipe_is_not_called_a_directory(smtp_server, smtp_conn, tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    smtp_conn(smtp_server)
+    with pytest.raises(AttachmentError, match="is not a regular file"):
+        send(attachments=str(fifo))
+
+
+@pytest.mark.parametrize(
+    ("extra", "shows"),
+    [
+        ({"timeout": 1e300}, "timeout 1e+300 must be at most 3600"),
+        ({"retry_limit": 10**12}, "retry_limit 1000000000000 must be at most 100"),
+        ({"local_hostname": "h" * 600}, "local_hostname"),
+        ({"max_attachment_mb": 100000}, "max_attachment_mb 100000 must be at most 1024"),
+    ],
+)
+def test_absurd_connection_numbers_are_refused_before_connecting(extra, shows, smtp_server, smtp_conn):
+    smtp_conn(smtp_server, **extra)
+    ok, text = SmtpConnHook().test_connection()
+    assert not ok and shows in text
     assert smtp_server.connections == 0

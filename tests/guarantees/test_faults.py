@@ -1,4 +1,4 @@
-"""Every fault the issue lists, through the hook and through the operator: what was raised, how many copies the
+"""Every fault an SMTP send can meet, through the hook and through the operator: what was raised, how many copies the
 server accepted (0 or 1, never 2), and the task's final state.
 
 The cases are one table (:data:`FAULTS`). Each case runs twice against a fresh script of the same fault:
@@ -62,7 +62,7 @@ class Fault:
     """One row of the fault table."""
 
     id: str
-    expected: str  # the outcome the issue asks for, in its words
+    expected: str  # the outcome a user should see, in words
     error: type[Exception] | None  # what the hook raises; None: delivered
     match: str | None  # a regex the error text must contain
     copies: int  # copies the server accepted, per run
@@ -451,7 +451,7 @@ def _search(pattern: str, text: str) -> bool:
 
 
 def test_the_table_covers_every_fault_the_issue_names():
-    """The issue's list, so a case cannot silently drop out of the table."""
+    """Every command has its 4xx and 5xx case, so a case cannot silently drop out of the table."""
     ids = {c.id for c in FAULTS}
     for verb in ("MAIL", "RCPT", "DATA"):
         assert {f"{verb} 4xx", f"{verb} 5xx"} <= ids

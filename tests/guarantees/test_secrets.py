@@ -1,6 +1,6 @@
 """A password and an XOAUTH2 token, with DEBUG logging, through the operator, the notifier, a failing authentication
 and ``test_connection``: neither secret appears in a log line, an exception's text, an XCom value or a rendered
-template field.
+template field; a malformed service account key is named, never echoed.
 
 Two nets catch log lines: every byte written to stdout/stderr (``capfd``, which is what a task log shows, after
 Airflow's masker), and a DEBUG handler on the root logger that sees each record *before* any masking, so the
@@ -24,7 +24,7 @@ from support.airflow_helpers import run_dag, task_states, xcom_value
 from support.fault_server import FaultServer
 from support.reliability_log import record
 
-from airflow_provider_smtpconn.exceptions import SmtpAuthError
+from airflow_provider_smtpconn.exceptions import SmtpAuthError, SmtpConfigError
 from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
 from airflow_provider_smtpconn.notifications.smtp import SendEmailNotifier
 from airflow_provider_smtpconn.operators.smtp import SendEmailOperator
@@ -257,3 +257,24 @@ def test_test_connection_never_shows_a_secret(servers, smtp_conn, trust_ca, debu
     assert_no_secret("a log record", "\n".join(debug_logs.lines))
     assert basic.messages == oauth.messages == []  # a test sends no mail
     record("secrets", case="test_connection, right and wrong secrets", leaks=0)
+
+
+# -- a malformed service account key in an error ---------------------------------------------------------------
+
+KEY_MATERIAL = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0\n-----END PRIVATE KEY-----\n"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\ufeff" + json.dumps({"type": "x", "private_key": KEY_MATERIAL}),
+        json.dumps(json.dumps({"type": "x", "private_key": KEY_MATERIAL})),
+        "not json " + KEY_MATERIAL,
+    ],
+)
+def test_a_malformed_service_account_key_is_never_echoed(value, smtp_server, smtp_conn):
+    smtp_conn(smtp_server, login="reports@example.org", oauth2_provider="google", service_account_json=value)
+    with pytest.raises(SmtpConfigError) as raised:
+        SmtpConnHook().settings  # noqa: B018
+    assert "PRIVATE KEY" not in str(raised.value) and "MIIEvQ" not in str(raised.value)
+    assert "service_account_json" in str(raised.value)

@@ -190,6 +190,19 @@ def test_sink_reports_a_port_in_use(capsys, tmp_path, smtp_server):
     assert f"Cannot listen on 127.0.0.1:{smtp_server.port}" in capsys.readouterr().err
 
 
+def test_the_sink_escapes_attachment_names_in_its_line(tmp_path):
+    from airflow_provider_smtpconn.cli.sink import describe_message
+
+    data = (
+        b"From: a@example.org\r\nTo: b@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b\r\n'
+        b"Content-Type: text/plain\r\nContent-Disposition: attachment; filename*=utf-8''a%0Astored%3D%2Fetc\r\n\r\n"
+        b"y\r\n--b--\r\n"
+    )
+    line = describe_message(data, "a@example.org", ["b@example.org"])
+    assert "\n" not in line and "a\\nstored=/etc" in line
+
+
 # -- check ----------------------------------------------------------------------------------------------------
 
 

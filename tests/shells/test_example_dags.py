@@ -1,6 +1,6 @@
 """The DAGs in ``example_dags/``: they import cleanly in a DagBag, and each runs end to end with ``dag.test()``
 against the aiosmtpd test server; the tests check what arrived, decoded. The deadline-alert and approval
-examples are run in ``test_notify_airflow3.py``."""
+examples are run in ``test_deadline_alerts.py`` and ``test_approvals.py``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""SmtpConnHook: connections as Airflow stores them, sessions, test_connection, masking, and provider discovery."""
+"""SmtpConnHook: connections as Airflow stores them, sessions, test_connection, masking, provider discovery, and the
+AUTH mechanism and TLS mode a connection chooses."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import subprocess
 import sys
 
 import pytest
+from support.fault_server import FaultServer
 from support.messages import composed
 
-from airflow_provider_smtpconn.exceptions import SmtpConfigError
+from airflow_provider_smtpconn.exceptions import SmtpAuthError, SmtpConfigError, SmtpTLSError
 from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook, settings_from_connection
+from airflow_provider_smtpconn.sending import EmailRequest, send_email
 
 
 def connection(**fields):
@@ -179,3 +182,82 @@ def test_provider_is_discovered_with_its_connection_form():
     behaviour = manager.field_behaviours["smtpconn"]
     assert "schema" in behaviour["hidden_fields"]
     assert behaviour["relabeling"] == {"login": "Username"}
+
+
+# -- the AUTH mechanism a connection chooses --------------------------------------------------------------
+
+
+@pytest.fixture
+def saslauthd_relay():
+    """Advertises CRAM-MD5 LOGIN PLAIN but cannot verify CRAM-MD5, like Postfix on saslauthd."""
+    mechanisms = ("CRAM-MD5", "LOGIN", "PLAIN")
+    with FaultServer(auth={"alice": "pw"}, auth_mechanisms=mechanisms, cram_md5_works=False) as server:
+        yield server
+
+
+@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.parametrize(("mechanism", "used"), [(None, "PLAIN"), ("auto", "PLAIN"), ("LOGIN", "LOGIN")])
+def test_auth_mechanism_auto_prefers_plain_and_a_chosen_one_is_used(mechanism, used, saslauthd_relay, smtp_conn):
+    extra = {} if mechanism is None else {"auth_mechanism": mechanism}
+    smtp_conn(saslauthd_relay, login="alice", password="pw", **extra)
+    send_email(EmailRequest(to="a@example.org", text="x"), SmtpConnHook())
+    assert saslauthd_relay.auth_attempts == [(used, "alice", True)]
+    assert len(saslauthd_relay.messages) == 1
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_rejected_mechanism_is_named_with_the_field_to_change_after_one_attempt(saslauthd_relay, smtp_conn):
+    smtp_conn(saslauthd_relay, login="alice", password="pw", auth_mechanism="CRAM-MD5", retry_limit=3)
+    with pytest.raises(SmtpAuthError) as raised:
+        send_email(EmailRequest(to="a@example.org", text="x"), SmtpConnHook())
+    text = str(raised.value)
+    assert "CRAM-MD5" in text and "535" in text and "auth_mechanism" in text and "pw" not in text
+    assert saslauthd_relay.auth_attempts == [("CRAM-MD5", "alice", False)]  # one attempt: no lockout
+    assert saslauthd_relay.messages == []
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_cram_md5_works_where_the_server_can_verify_it(smtp_conn):
+    with FaultServer(auth={"alice": "pw"}, auth_mechanisms=("CRAM-MD5",)) as server:
+        smtp_conn(server, login="alice", password="pw")
+        send_email(EmailRequest(to="a@example.org", text="x"), SmtpConnHook())
+        assert server.auth_attempts == [("CRAM-MD5", "alice", True)]
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_unknown_auth_mechanism_is_refused_before_connecting(smtp_server, smtp_conn):
+    smtp_conn(smtp_server, login="alice", password="pw", auth_mechanism="DIGEST-MD5")
+    ok, text = SmtpConnHook().test_connection()
+    assert not ok and "auth_mechanism 'DIGEST-MD5' is not one of PLAIN, LOGIN, CRAM-MD5 or auto" in text
+    assert smtp_server.connections == 0
+
+
+# -- TLS mode and the Test button: errors that lead to the fix ------------------------------------------------
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_empty_tls_mode_without_starttls_says_where_the_mode_came_from(smtp_conn, server_tls):
+    with FaultServer(starttls_context=server_tls, offer_starttls=False) as server:
+        smtp_conn(server, tls_mode=None)
+        with pytest.raises(SmtpTLSError) as raised:
+            send_email(EmailRequest(to="a@example.org", text="x"), SmtpConnHook())
+    text = str(raised.value)
+    assert f"the automatic choice for port {server.port}" in text
+    assert "'implicit'" in text and "'none'" in text
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_test_button_checks_every_field_a_send_checks_before_connecting(smtp_server, smtp_conn, monkeypatch):
+    smtp_conn(smtp_server, max_attachment_mb="ten")
+    ok, text = SmtpConnHook().test_connection()
+    assert not ok and "max_attachment_mb 'ten' is not a number" in text
+    smtp_conn(smtp_server, from_email="not an address")
+    ok, text = SmtpConnHook().test_connection()
+    assert not ok and "from_email" in text
+    assert smtp_server.connections == 0
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_automatic_tls_mode_from_the_form_means_by_port(smtp_server, smtp_conn):
+    smtp_conn(smtp_server, tls_mode="auto")
+    assert SmtpConnHook().settings.tls_mode == "starttls" and SmtpConnHook().settings.tls_mode_from_port

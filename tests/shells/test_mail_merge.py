@@ -13,14 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
-from support.airflow_helpers import run_dag, task_states, xcom_value
+from support.airflow_helpers import make_dag, run_dag, task_states, xcom_value
 from support.fault_server import FaultServer
 
 from airflow_provider_smtpconn.operators.mail_merge import MailMergeOperator
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
-START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 CUSTOMERS = [
     {"id": 7, "name": "Ann", "email": "ann@example.org", "balance": "12.50"},
     {"id": 8, "name": "Bob", "email": "bob@example.org", "balance": "0.00"},
@@ -33,12 +32,6 @@ def journal_dir(tmp_path, monkeypatch):
     folder = tmp_path / "journal"
     monkeypatch.setenv("SMTPCONN_MAIL_MERGE_JOURNAL_DIR", str(folder))
     return folder
-
-
-def make_dag(dag_id: str, **kwargs):
-    from airflow.sdk import DAG
-
-    return DAG(dag_id, schedule=None, start_date=START, catchup=False, **kwargs)
 
 
 def by_recipient(server) -> dict[str, object]:

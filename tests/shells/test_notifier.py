@@ -1,23 +1,14 @@
-"""SendEmailNotifier in task and DAG callbacks, and the ``[email] email_backend``, through ``dag.test()``."""
+"""SendEmailNotifier in task and DAG callbacks through ``dag.test()``: useful defaults with only ``to``, templates,
+and one notifier shared by several tasks."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
-from support.airflow_helpers import run_dag, task_states
+from support.airflow_helpers import make_dag, run_dag, task_states
 
 from airflow_provider_smtpconn.notifications.smtp import SendEmailNotifier
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
-
-START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-
-
-def make_dag(dag_id: str, **kwargs):
-    from airflow.sdk import DAG
-
-    return DAG(dag_id, schedule=None, start_date=START, catchup=False, **kwargs)
 
 
 def body(message) -> str:
@@ -99,27 +90,6 @@ def test_dag_level_failure_callback(smtp_server, smtp_conn):
     (received,) = smtp_server.wait_for(1)
     assert received.message["Subject"] == "notify_dag_failure"
     assert "Run:" in body(received.message)
-
-
-def test_email_on_failure_goes_through_the_email_backend(smtp_server, smtp_conn, monkeypatch):
-    from airflow.sdk import task
-
-    smtp_conn(smtp_server, conn_id="alerts")
-    monkeypatch.setenv("AIRFLOW__EMAIL__EMAIL_BACKEND", "airflow_provider_smtpconn.email_backend.send_email")
-    monkeypatch.setenv("AIRFLOW__EMAIL__EMAIL_CONN_ID", "alerts")
-    with make_dag("email_backend_failure") as dag:
-
-        @task(email=["ops@example.org"], email_on_failure=True, email_on_retry=False)
-        def breaks():
-            raise RuntimeError("backend boom")
-
-        breaks()
-    run_dag(dag)
-
-    (received,) = smtp_server.messages
-    assert received.rcpt_tos == ["ops@example.org"]
-    assert received.mail_from == "airflow@example.org"  # the connection's from_email, not "airflow@airflow"
-    assert "backend boom" in received.message.get_body(("html",)).get_content()
 
 
 def test_one_notifier_reused_by_several_tasks_describes_each_task(smtp_server, smtp_conn):

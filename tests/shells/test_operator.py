@@ -10,19 +10,11 @@ import re
 from email.policy import default as default_policy
 
 import pytest
-from support.airflow_helpers import run_dag, task_states, xcom_value
+from support.airflow_helpers import make_dag, run_dag, task_states, xcom_value
 
 from airflow_provider_smtpconn.operators.smtp import SendEmailOperator
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
-
-START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-
-
-def make_dag(dag_id: str, **kwargs):
-    from airflow.sdk import DAG
-
-    return DAG(dag_id, schedule=None, start_date=START, catchup=False, **kwargs)
 
 
 def attachments_of(message) -> dict[str, bytes]:
@@ -254,3 +246,77 @@ def test_paths_object_storage_and_non_native_jinja_xcom(smtp_server, smtp_conn, 
     assert parts["stored.csv"].get_payload(decode=True) == b"a,b\n1,2\n"
     assert parts["url.txt"].get_payload(decode=True) == b"via url"
     assert parts["from_xcom.txt"].get_payload(decode=True) == b"pulled"
+
+
+# -- a subject rendered from an XCom, rows rendered into attachments, a cleared task --------------------------
+
+
+def test_operator_refuses_a_subject_from_an_xcom_that_decodes_to_a_reply_to(smtp_server, smtp_conn, capfd):
+    from airflow.sdk import task
+
+    smtp_conn(smtp_server)
+    with make_dag("field_reports_xcom_subject") as dag:
+
+        @task
+        def ticket_title() -> str:
+            return "Ticket 42 =?utf-8?q?=0A?=Reply-To: leak@example.net"
+
+        title = ticket_title()
+        send = SendEmailOperator(
+            task_id="send", to="ops@example.org", subject="{{ ti.xcom_pull('ticket_title') }}", text="x", retries=2
+        )
+        title >> send
+    dag_run = run_dag(dag)
+    log = "".join(capfd.readouterr())
+    assert task_states(dag_run)["send"] == ("failed", 1)  # bad input: failed at once, no retry
+    assert "subject 'Ticket 42 =?utf-8?q?=0A?=Reply-To: leak@example.net' decodes to a line break" in log
+    assert smtp_server.messages == [] and smtp_server.connections == 0
+
+
+def test_rendered_rows_in_csv_and_json_content_arrive_as_data(smtp_server, smtp_conn):
+    from airflow.sdk import task
+
+    smtp_conn(smtp_server)
+    with make_dag("field_reports_rendered_rows") as dag:
+
+        @task
+        def rows() -> list[dict]:
+            return [{"region": "East", "revenue": 409.9}, {"region": "West", "revenue": None}]
+
+        send = SendEmailOperator(
+            task_id="send",
+            to="a@example.org",
+            text="x",
+            attachments=[
+                {"filename": "rows.csv", "content": "{{ ti.xcom_pull('rows') }}"},
+                {"filename": "rows.json", "content": "{{ ti.xcom_pull('rows') }}"},
+            ],
+        )
+        rows() >> send
+    dag_run = run_dag(dag)
+    assert task_states(dag_run)["send"] == ("success", 1)
+    (received,) = smtp_server.messages
+    files = {p.get_filename(): p.get_payload(decode=True) for p in received.message.iter_attachments()}
+    assert files["rows.csv"] == b"region,revenue\r\nEast,409.9\r\nWest,\r\n"  # not the Python repr of the list
+    assert json.loads(files["rows.json"]) == [{"region": "East", "revenue": 409.9}, {"region": "West", "revenue": None}]
+
+
+def test_message_id_is_new_after_a_clear_and_stable_across_retries(smtp_server, smtp_conn):
+    from airflow.models.taskinstance import clear_task_instances
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.utils.session import create_session
+
+    smtp_conn(smtp_server)
+    with make_dag("field_reports_clear") as dag:
+        SendEmailOperator(task_id="send", to="a@example.org", subject="report", text="v1", retries=1)
+    dag_run = run_dag(dag)
+    first = xcom_value(dag_run, "send")["message_id"]
+    with create_session() as session:
+        (ti,) = dag_run.get_task_instances(session=session)
+        clear_task_instances([ti], session)
+    with create_session() as session:
+        (ti,) = dag_run.get_task_instances(session=session)
+        _run_task(ti=ti, task=dag.get_task("send"))
+    ids = [m.message_id for m in smtp_server.messages]
+    assert len(ids) == 2 and ids[0] == first
+    assert ids[1] != first  # a clear is a deliberate resend: receivers must not drop it as a duplicate
