@@ -3,8 +3,8 @@
 Run the suite with ``SMTPCONN_RELIABILITY_JSON`` naming a file, then this script on that file::
 
     rm -f /tmp/reliability.jsonl
-    SMTPCONN_RELIABILITY_JSON=/tmp/reliability.jsonl .venv/bin/python -m pytest tests/test_faults.py \\
-        tests/test_bad_input.py tests/test_secrets.py tests/test_load.py
+    SMTPCONN_RELIABILITY_JSON=/tmp/reliability.jsonl .venv/bin/python -m pytest tests/guarantees/test_faults.py \\
+        tests/guarantees/test_bad_input.py tests/guarantees/test_secrets.py tests/guarantees/test_load.py
     .venv/bin/python scripts/reliability_table.py /tmp/reliability.jsonl
 
 Each line of the file is one JSON object with a ``section`` (faults, bad_input, bad_input_count, secrets, load);

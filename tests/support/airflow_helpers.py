@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib.util
 import json
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from airflow.sdk import DAG
+
+START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def make_dag(dag_id: str, **kwargs: Any) -> DAG:
+    """An unscheduled DAG starting on :data:`START`, without catchup; ``kwargs`` go to ``DAG``."""
+    from airflow.sdk import DAG
+
+    return DAG(dag_id, schedule=None, start_date=START, catchup=False, **kwargs)
+
+
+def load_module(path: Path) -> Any:
+    """Import a file that is not on ``sys.path`` (an example DAG, a bench script) as a module."""
+    spec = importlib.util.spec_from_file_location(f"smtpconn_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[spec.name] = module  # type: ignore[union-attr]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
 
 
 def serialize_dag_to_db(dag: DAG, bundle_name: str = "dags-folder") -> None:

@@ -17,3 +17,8 @@ def composed(
 ) -> WireMessage:
     """``EmailRequest(from_email=sender, **params)`` composed for the wire; ``identity`` makes the Message-ID."""
     return compose(EmailRequest(from_email=sender, **params), identity=identity)
+
+
+def plain_body(message: Any) -> str:
+    """The text/plain body of a received message, with LF line endings."""
+    return message.get_body(("plain",)).get_content().replace("\r\n", "\n")
