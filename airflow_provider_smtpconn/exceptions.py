@@ -56,6 +56,14 @@ class AttachmentError(InvalidMessageError):
     """An attachment cannot be read, decoded, converted, or is over the size limit."""
 
 
+class TableError(InvalidMessageError):
+    """Rows given to ``email_table`` cannot become a table: a ragged row, an unknown column, a bad option."""
+
+
+class InlineImageError(AttachmentError):
+    """A value given to ``inline_image`` is not an image (PNG, JPEG or GIF), or cannot be read or drawn."""
+
+
 class SmtpTransientError(SmtpProviderError):
     """A failure that may pass: retried by the transport, raised once the retries are used up."""
 
