@@ -41,6 +41,7 @@ class EmailRequest:
     :param attachments: Any form ``attachments.normalize_attachments`` accepts.
     :param on_refused: ``fail`` or ``warn`` when some recipients (not all) are refused.
     :param max_attachment_mb: The largest single attachment in MiB; ``None`` for the connection's.
+    :param inline_css: Move the rules of an HTML ``<style>`` block into ``style`` attributes (``True``).
     """
 
     to: Any = None
@@ -56,6 +57,7 @@ class EmailRequest:
     headers: Mapping[str, Any] | None = None
     on_refused: str = "fail"
     max_attachment_mb: float | str | None = None
+    inline_css: bool | str = True
 
     def with_defaults(self, *, subject: str, text: str) -> EmailRequest:
         """The request with ``subject`` and the plain-text body filled in where not given (no body at all)."""
@@ -131,6 +133,7 @@ def prepare_email(
     """
     from airflow_provider_smtpconn.attachments import normalize_attachments
     from airflow_provider_smtpconn.compose import EmailSpec
+    from airflow_provider_smtpconn.message.bodies import finish_bodies
     from airflow_provider_smtpconn.wire import compose_wire
 
     on_refused = str(request.on_refused).strip().lower()
@@ -143,6 +146,8 @@ def prepare_email(
             f"{hook.smtp_conn_id!r}."
         )
     limit = attachment_limit(request.max_attachment_mb, hook, connection_required=not dry_run)
+    bodies = (_as_text("text", request.text), _as_text("html", request.html))
+    text, html = finish_bodies(*bodies, inline_css=request.inline_css)  # CSS inlined, a text part for HTML
     spec = EmailSpec(
         sender=sender,
         to=request.to,
@@ -150,8 +155,8 @@ def prepare_email(
         bcc=request.bcc,
         reply_to=request.reply_to,
         subject=_as_text("subject", request.subject) or "",
-        text=_as_text("text", request.text),
-        html=_as_text("html", request.html),
+        text=text,
+        html=html,
         attachments=normalize_attachments(request.attachments, limit),
         importance=request.importance,
         headers=request.headers,
