@@ -91,8 +91,11 @@ def png_bar_chart(values: list[float], *, bar: int = 36, gap: int = 12, height: 
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows), 9)) + chunk(
-        b"IEND", b""
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows), 9))
+        + chunk(b"IEND", b"")
     )
 
 
@@ -102,10 +105,11 @@ def matplotlib_bar_chart(labels: list[str], values: list[float]) -> bytes:
 
     from matplotlib.figure import Figure  # a Figure without pyplot: no GUI backend, safe in a worker
 
-    figure = Figure(figsize=(6, 2.6))
+    figure = Figure(figsize=(7, 2.6))
     axes = figure.subplots()
     axes.bar(labels, values, color="#0969da")
     axes.set_ylabel("revenue")
+    axes.tick_params(axis="x", labelsize=8)
     axes.spines[["top", "right"]].set_visible(False)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=144, bbox_inches="tight")
