@@ -253,7 +253,7 @@ def guarded(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
 
 BAD = [
-    ("ragged row", lambda: email_table([[1, 2], [3]], columns=["a", "b"]), TableError, "rows: row 2 has 1 values"),
+    ("ragged row", lambda: email_table([[1, 2], [3]], columns=["a", "b"]), TableError, "rows: row 2 has 1 value but"),
     ("ragged dict", lambda: email_table([{"a": 1}, {"a": 2, "b": 3}]), TableError, "rows: row 2 has keys ['b']"),
     ("unknown format column", lambda: email_table(ROWS, formats={"profit": ".2f"}), TableError, "formats names"),
     ("bad format spec", lambda: email_table(ROWS, formats={"region": ".2f"}), TableError, "formats['region']"),

@@ -132,7 +132,7 @@ def test_a_bad_table_in_a_template_fails_the_task_at_once_and_nothing_is_sent(sm
     assert smtp_server.messages == []
     (error,) = errors
     assert isinstance(error, TableError)
-    assert str(error) == "rows: row 2 has 1 values but there are 2 columns; every row needs one per column."
+    assert str(error) == "rows: row 2 has 1 value but there are 2 columns; every row needs one per column."
 
 
 def test_notifier_templates_have_the_helpers(smtp_server, smtp_conn):

@@ -113,14 +113,19 @@ def _from_sequences(rows: Sequence[Any], given: list[str] | None, max_rows: int)
     if columns is None and rows and hasattr(rows[0], "_fields"):
         columns = [str(name) for name in rows[0]._fields]  # namedtuples, SQLAlchemy rows
     width = len(columns) if columns is not None else None
-    for number, row in enumerate(rows, start=1):
+    if rows and width is None and rows[0].__class__ in (list, tuple):
+        width = len(rows[0])
+    if width is not None and all(row.__class__ in (list, tuple) and len(row) == width for row in rows):
+        return TableRows(columns, [list(row) for row in rows[:max_rows]], len(rows), lambda: rows)
+    for number, row in enumerate(rows, start=1):  # not plain lists of one width: find the first bad row
         if isinstance(row, (str, bytes, Mapping)) or not isinstance(row, Sequence):
             raise TableError(f"rows: row {number} is {_short(row)}, not a list or tuple of values.")
         if width is None:
             width = len(row)
         if len(row) != width:
             against = f"there are {width} columns" if columns is not None else f"row 1 has {width}"
-            raise TableError(f"rows: row {number} has {len(row)} values but {against}; every row needs one per column.")
+            values = f"{len(row)} value{'s' if len(row) != 1 else ''}"
+            raise TableError(f"rows: row {number} has {values} but {against}; every row needs one per column.")
     shown = [list(row) for row in rows[:max_rows]]
     return TableRows(columns, shown, len(rows), lambda: rows)
 
