@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_smtpconn.message.inline_images import inline_image
+    from airflow_provider_smtpconn.message.tables import email_table
 
 __version__ = "0.1.0"
+__all__ = ["email_table", "get_provider_info", "inline_image"]
+
+# The report helpers, imported on first use: importing the package (as Airflow's providers manager does) stays cheap.
+_LAZY = {
+    "email_table": "airflow_provider_smtpconn.message.tables",
+    "inline_image": "airflow_provider_smtpconn.message.inline_images",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_provider_info() -> dict[str, Any]:

@@ -5,6 +5,8 @@
     ├── InvalidMessageError *                 the message's parameters are invalid (before connecting)
     │   ├── HeaderInjectionError              a header value is, or decodes to, a line break or NUL
     │   ├── AttachmentError                   an attachment cannot be read, converted, or is too large
+    │   │   └── InlineImageError              a value given to inline_image is not an image
+    │   ├── TableError                        rows given to email_table cannot become a table
     │   ├── RowKeyError                       a mail merge row has no usable row_key
     │   └── BadRowsError                      mail merge rows cannot become messages (on_bad_row="fail")
     ├── SmtpTransientError                    retried by the session; raised when the retries are used up
@@ -83,6 +85,14 @@ class RowKeyError(InvalidMessageError):
 
 class BadRowsError(InvalidMessageError):
     """Some mail merge rows cannot become a message and ``on_bad_row`` is ``fail``: nothing was sent."""
+
+
+class TableError(InvalidMessageError):
+    """Rows given to ``email_table`` cannot become a table: a ragged row, an unknown column, a bad option."""
+
+
+class InlineImageError(AttachmentError):
+    """A value given to ``inline_image`` is not an image (PNG, JPEG or GIF), or cannot be read or drawn."""
 
 
 # -- what may pass: retried by the session ----------------------------------------------------------------------

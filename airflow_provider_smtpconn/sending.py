@@ -71,6 +71,7 @@ def prepare_email(
 
     :raises InvalidMessageError: naming the parameter and value at fault.
     """
+    from airflow_provider_smtpconn.message.bodies import finish_bodies
     from airflow_provider_smtpconn.message.compose import compose
 
     check_on_refused(request.on_refused)
@@ -81,9 +82,11 @@ def prepare_email(
             f"{hook.smtp_conn_id!r}."
         )
     limit = attachment_limit(request.max_attachment_mb, hook, connection_required=not dry_run)
+    text, html = finish_bodies(
+        _as_text("text", request.text), _as_text("html", request.html), inline_css=request.inline_css
+    )  # CSS inlined, a text part derived for HTML
     return compose(
-        replace(request, from_email=sender, subject=_as_text("subject", request.subject) or "",
-                text=_as_text("text", request.text), html=_as_text("html", request.html)),
+        replace(request, from_email=sender, subject=_as_text("subject", request.subject) or "", text=text, html=html),
         identity=identity,
         max_attachment_bytes=limit,
     )  # fmt: skip

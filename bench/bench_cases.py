@@ -423,8 +423,9 @@ def case_rows(contender: str, n: int, tmpdir: str) -> dict[str, Any]:
 
 def _merge_cases() -> dict[str, Any]:
     import bench_merge  # the mail merge cases live in their own module; it imports this one
+    import bench_reports  # case 7, the report in the body
 
-    return {"merge": bench_merge.case_merge, "mergemem": bench_merge.case_mergemem}
+    return {"merge": bench_merge.case_merge, "mergemem": bench_merge.case_mergemem, "report": bench_reports.case_report}
 
 
 CASES = {"large": case_large, "many": case_many, "import": case_import, "rows": case_rows}

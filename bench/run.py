@@ -30,9 +30,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_cases  # noqa: E402
+import bench_reports  # noqa: E402
 from bench_cases import CONTENDERS  # noqa: E402
 
-CASE_ORDER = ("large", "many", "import", "rows", "merge", "mergemem", "door")
+CASE_ORDER = ("large", "many", "import", "rows", "merge", "mergemem", "report", "door")
 CHILD_TIMEOUT = 600  # seconds for one child interpreter; every run is bounded
 
 
@@ -49,7 +50,7 @@ class Config:
 
 
 def full_config(reps: int | None = None) -> Config:
-    defaults = {"large": 5, "many": 3, "import": 5, "rows": 5, "merge": 3, "mergemem": 2, "door": 3}
+    defaults = {"large": 5, "many": 3, "import": 5, "rows": 5, "merge": 3, "mergemem": 2, "report": 5, "door": 3}
     return Config(reps={c: reps or n for c, n in defaults.items()})
 
 
@@ -222,6 +223,8 @@ class Runner:
                 self.run_child_case("merge", {"n": cfg.merge_n, "tmpdir": str(self.tmpdir)})
             elif case == "mergemem":
                 self.run_child_case("mergemem", {"tmpdir": str(self.tmpdir)})
+            elif case == "report":
+                self.run_child_case("report", {"n": cfg.rows_n, "tmpdir": str(self.tmpdir)})
 
 
 def write_random(path: Path, size: int) -> None:
@@ -291,6 +294,7 @@ METRICS = {
         ("small_peak_mib", "peak RSS above baseline, fewer rows (MiB)", False),
         ("large_peak_mib", "peak RSS above baseline, 5x the rows (MiB)", False),
     ],
+    "report": bench_reports.METRICS,
 }
 
 
@@ -302,7 +306,8 @@ def case_titles(cfg: Config) -> dict[str, str]:
         "rows": f"4. {cfg.rows_n:,} rows x 10 columns to CSV",
         "merge": f"5. mail merge, {cfg.merge_n:,} personalised messages",
         "mergemem": f"6. mail merge from SQLite, {cfg.mem_rows[0]:,} vs {cfg.mem_rows[1]:,} rows",
-        "door": f"7. {cfg.many_n:,} standard library EmailMessage objects to the hook, one session",
+        "report": bench_reports.title(cfg.rows_n),
+        "door": f"8. {cfg.many_n:,} standard library EmailMessage objects to the hook, one session",
     }
 
 
@@ -411,7 +416,7 @@ def targets(runner: Runner, cases: list[str]) -> list[str]:
     if "door" in cases:
         rate = medians(results, "door", "rate")
         out.append(
-            f"- 7. ours >= 1.0x official's messages/s: {verdict(rate['ours'] >= rate['official'])} "
+            f"- 8. ours >= 1.0x official's messages/s: {verdict(rate['ours'] >= rate['official'])} "
             f"(ours / official = {rate['ours'] / rate['official']:.2f}; ours / stdlib send_message = "
             f"{rate['ours'] / rate['stdlib']:.2f})."
         )
@@ -423,6 +428,9 @@ def targets(runner: Runner, cases: list[str]) -> list[str]:
             f"({fmt(small['ours'])} -> {fmt(large['ours'])} MiB, {growth:+.1%}; "
             f"official {growth_of(small, large, 'official')}, stdlib {growth_of(small, large, 'stdlib')})."
         )
+    if "report" in cases:
+        rows = medians(results, "rows", "peak_mib") if "rows" in cases else None
+        out.append(bench_reports.target(medians(results, "report", "peak_mib"), rows))
     return out
 
 

@@ -112,11 +112,14 @@ def report(maildir: Path) -> int:
     for key in keys:
         path = maildir / ("new" if (maildir / "new" / key).exists() else "cur") / key
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        names = [part.get_filename() for part in message.walk() if part.get_filename()]
+        names = [part.get_filename() for part in message.walk() if part.get_filename() and not part["Content-ID"]]
+        inline = [part.get_filename() for part in message.walk() if part.get_filename() and part["Content-ID"]]
         print(f"    Subject:     {message['Subject']}")
         print(f"    From:        {message['From']}")
         print(f"    Recipients:  {message['X-Smtpconn-Envelope-To']}")
         print(f"    Attachments: {', '.join(names) or '(none)'}")
+        if inline:
+            print(f"    Inline:      {', '.join(inline)} (shown in the HTML body)")
         print(f"    Stored in:   {path}")
         csv_part = next((p for p in message.walk() if p.get_filename() == "report.csv"), None)
         if csv_part is not None:

@@ -18,6 +18,7 @@ class EmailRequest:
     :param attachments: Any form ``message.attachments.normalize_attachments`` accepts.
     :param on_refused: ``fail`` or ``warn`` when some recipients (not all) are refused.
     :param max_attachment_mb: The largest single attachment in MiB; ``None`` for the connection's.
+    :param inline_css: Move the rules of an HTML ``<style>`` block into ``style`` attributes (``True``).
     """
 
     to: Any = None
@@ -33,6 +34,7 @@ class EmailRequest:
     headers: Mapping[str, Any] | None = None
     on_refused: str = "fail"
     max_attachment_mb: float | str | None = None
+    inline_css: bool | str = True
 
     def with_defaults(self, *, subject: str, text: str) -> EmailRequest:
         """The request with ``subject`` and the plain-text body filled in where not given (no body at all)."""

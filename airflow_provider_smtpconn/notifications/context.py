@@ -1,7 +1,9 @@
-"""What a notifier can say about where it was called from, beyond a task's own callbacks.
+"""What a notifier can say about where it was called from, and the default message it sends about it.
 
-Two places call :class:`~airflow_provider_smtpconn.notifications.smtp.SendEmailNotifier` with a context that
-is not a task callback's:
+A task's or a DAG's own callbacks (``on_failure_callback``, ``on_retry_callback``, ...) get a small table of
+facts, :class:`TaskCallback`: DAG, task, run, try, when, how long, the exception's last line and the log link,
+as HTML that Outlook and Gmail lay out alike and as plain text. Two places call
+:class:`~airflow_provider_smtpconn.notifications.smtp.SendEmailNotifier` with a context that is not a callback's:
 
 * A missed **deadline** (Airflow 3.1+): the triggerer awaits the notifier with a small context and no task
   instance: ``{"dag_run": <the run as the REST API shows it, a JSON dict>, "deadline": {"id": ...,
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from airflow_provider_smtpconn.message.facts import Fact, FactCard
 from airflow_provider_smtpconn.version_compat import HUMAN_IN_THE_LOOP, require_airflow
 
 if TYPE_CHECKING:
@@ -35,14 +38,15 @@ _DEFAULT_BASE_URL = "http://localhost:8080/"  # what Airflow's own log_url falls
 
 @dataclass(frozen=True)
 class DefaultMessage:
-    """The subject, plain-text body and Message-ID identity a notifier uses when none were given, and the
-    name parts (DAG, run, what) of a dry run's ``.eml``.
+    """The subject, plain-text body (and HTML body, if any) and Message-ID identity a notifier uses when none
+    were given, and the name parts (DAG, run, what) of a dry run's ``.eml``.
     """
 
     subject: str
     text: str
     identity: tuple[Any, ...]
     dry_run_name: tuple[str, ...]
+    html: str | None = None
 
 
 def base_url() -> str:
@@ -112,16 +116,10 @@ class MissedDeadline:
         return f"{base_url().rstrip('/')}/dags/{quote(self.dag_id)}/runs/{quote(self.run_id)}"
 
     def default_message(self) -> DefaultMessage:
-        """Subject and body naming the DAG, the run, the deadline and when it passed."""
+        """Subject and body (text and HTML) naming the DAG, the run, the deadline and when it passed."""
         when = _show(self.deadline_time) or "an unknown time"
         subject = f"[Airflow] {self.dag_id}: run {self.run_id} missed its deadline ({when})"
-        lines = [
-            f"DAG {self.dag_id}, run {self.run_id}, missed its deadline of {when}.",
-            "",
-            f"DAG: {self.dag_id}",
-            f"Run: {self.run_id}",
-            f"Deadline: {when}",
-        ]
+        facts = [Fact("DAG", self.dag_id), Fact("Run", self.run_id), Fact("Deadline", when)]
         for label, value in (
             ("Run state", self.run_state),
             ("Run type", self.run_type),
@@ -130,11 +128,12 @@ class MissedDeadline:
             ("Logical date", _show(self.logical_date)),
         ):
             if value:
-                lines.append(f"{label}: {value}")
-        lines.append(f"Run page: {self.run_url}")
+                facts.append(Fact(label, value))
+        facts.append(Fact("Run page", "Open the run", url=self.run_url))
+        card = FactCard(f"DAG {self.dag_id}, run {self.run_id}, missed its deadline of {when}.", facts, "late")
         identity = ("deadline", self.dag_id, self.run_id, self.deadline_id or _show(self.deadline_time))
         name = (self.dag_id, self.run_id, "deadline")
-        return DefaultMessage(subject=subject, text="\n".join(lines) + "\n", identity=identity, dry_run_name=name)
+        return DefaultMessage(subject, card.text(), identity, name, card.html())
 
 
 def _field(source: Any, *names: str) -> Any:
@@ -166,6 +165,105 @@ def _show(moment: dt.datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# -- task and DAG callbacks --------------------------------------------------------------------------------
+
+_HEADLINES = {"failed": "failed", "up_for_retry": "failed and will be retried", "success": "succeeded"}
+_TONES = {"failed": "failed", "upstream_failed": "failed", "up_for_retry": "retry", "success": "success"}
+
+
+@dataclass(frozen=True)
+class TaskCallback:
+    """The facts of a task's or a DAG's callback context (any of them may be missing, as ``None``)."""
+
+    dag_id: str | None
+    task_id: str | None
+    run_id: str | None
+    map_index: int
+    try_number: int | None
+    max_tries: int | None
+    state: str | None
+    exception: str | None
+    reason: str | None
+    log_url: str | None
+    start_date: dt.datetime | None
+    end_date: dt.datetime | None
+
+    @classmethod
+    def from_context(cls, context: Context | Mapping[str, Any]) -> TaskCallback:
+        """Read a callback's context: the task instance's if there is one, else the DAG run's."""
+        ti = context.get("ti") or context.get("task_instance")
+        dag, run = context.get("dag"), context.get("dag_run")
+        source = ti if ti is not None else run
+        map_index = getattr(ti, "map_index", -1)
+        return cls(
+            dag_id=_text_or_none(getattr(dag, "dag_id", None) or _field(ti, "dag_id") or _field(run, "dag_id")),
+            run_id=_text_or_none(context.get("run_id") or _field(run, "run_id") or _field(ti, "run_id")),
+            task_id=_text_or_none(_field(ti, "task_id")),
+            map_index=map_index if isinstance(map_index, int) else -1,
+            try_number=_field(ti, "try_number"),
+            max_tries=_field(ti, "max_tries"),
+            state=_text_or_none(_field(ti, "state") or _field(run, "state")),
+            exception=_last_line(context.get("exception")),
+            reason=_text_or_none(context.get("reason")),
+            log_url=_text_or_none(_field(ti, "log_url")),
+            start_date=_when(_field(source, "start_date")),
+            end_date=_when(_field(source, "end_date")),
+        )
+
+    def default_message(self) -> DefaultMessage:
+        """Subject naming the DAG and task; a table of the facts, in HTML and in text."""
+        where = (self.dag_id or "DAG") + (f".{self.task_id}" if self.task_id else "")
+        subject = f"[Airflow] {where}: {self.state or 'notification'} ({self.run_id})"
+        what = f"Task {self.task_id} of DAG {self.dag_id}" if self.task_id else f"DAG {self.dag_id}"
+        happened = _HEADLINES.get(self.state or "", f"is {self.state}" if self.state else "sent a notification")
+        card = FactCard(f"{what} {happened}.", self.facts(), _TONES.get(self.state or "", "neutral"))
+        facts = (self.dag_id, self.task_id, self.run_id, self.map_index, self.try_number)
+        name = (self.dag_id or "dag", self.run_id or "run", self.task_id or "task")
+        return DefaultMessage(subject, card.text(), ("notify", *facts, self.state), name, card.html())
+
+    def facts(self) -> list[Fact]:
+        """The rows of the table, leaving out what the context did not say."""
+        end = self.end_date or dt.datetime.now(dt.timezone.utc)
+        tries = f"{self.try_number} of {self.max_tries + 1}" if self.max_tries is not None else self.try_number
+        rows: list[tuple[str, Any]] = [
+            ("DAG", self.dag_id),
+            ("Task", self.task_id),
+            ("Map index", self.map_index if self.map_index >= 0 else None),
+            ("Run", self.run_id),
+            ("State", self.state),
+            ("Try", tries if self.try_number is not None else None),
+            ("When", _show(end)),
+            ("Duration", _duration(end - self.start_date) if self.start_date else None),
+            ("Reason", self.reason),
+        ]
+        facts = [Fact(label, str(value)) for label, value in rows if value not in (None, "")]
+        if self.exception:
+            facts.append(Fact("Exception", self.exception, code=True))
+        if self.log_url:
+            facts.append(Fact("Log", "Open the log", url=self.log_url))
+        return facts
+
+
+def _last_line(exception: Any) -> str | None:
+    """``Type: the last line of the message`` (where a traceback's reader looks first), or the text given."""
+    if exception in (None, ""):
+        return None
+    lines = str(exception).strip().splitlines()
+    last = lines[-1].strip() if lines else ""
+    if isinstance(exception, BaseException):
+        return f"{type(exception).__name__}: {last}" if last else type(exception).__name__
+    return last or None
+
+
+def _duration(delta: dt.timedelta) -> str:
+    seconds = max(0.0, delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
 
 # -- human in the loop -------------------------------------------------------------------------------------

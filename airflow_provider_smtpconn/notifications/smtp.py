@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtpconn.notifications.context import (
     REQUIRED_ACTIONS_URL,
-    DefaultMessage,
+    TaskCallback,
     default_message,
     required_actions_url,
 )
@@ -26,13 +26,17 @@ class SendEmailNotifier(EmailTemplating, BaseNotifier):
     """Send an email from a DAG or task callback (``on_failure_callback``, ``on_success_callback``, ...).
 
     Takes the same message parameters as :class:`~airflow_provider_smtpconn.operators.smtp.SendEmailOperator`,
-    all templated with the callback's context. Without ``subject``, ``text`` and ``html`` it sends a summary:
-    DAG, task, run, state, try number, the exception if any, and the log URL.
+    all templated with the callback's context. Without ``subject``, ``text`` and ``html`` it sends a summary, a
+    small table in HTML and text (see ``notifications.context.TaskCallback``): DAG, task, run, state, try, when,
+    duration, the exception's last line and the log link; the subject names the DAG and the task.
 
     Also awaitable in the triggerer (Airflow 3.1+) as a Deadline Alert's ``AsyncCallback(SendEmailNotifier,
     kwargs={...})``: the default then says which DAG and run missed which deadline, and when. As a
     human-in-the-loop task's ``notifiers=[...]`` its templates get ``{{ required_actions_url }}``, the link to
     the task instance's "Required Actions" page, and the default asks the task's question with that link.
+
+    Templates can use the ``email_table`` filter and ``inline_image(...)`` as the operator's can; ``inline_css``
+    is the operator's too.
 
     :param context: Given by the triggerer for a Deadline Alert; leave it out elsewhere.
     :raises AirflowVersionError: Awaited (or given ``context``) on an Airflow older than 3.1.
@@ -56,6 +60,7 @@ class SendEmailNotifier(EmailTemplating, BaseNotifier):
         headers: dict[str, Any] | None = None,
         on_refused: str = "warn",
         max_attachment_mb: float | None = None,
+        inline_css: bool = True,
         smtp_conn_id: str = "smtpconn_default",
         dry_run: bool = False,
         context: Context | None = None,
@@ -73,6 +78,7 @@ class SendEmailNotifier(EmailTemplating, BaseNotifier):
         self.headers = headers
         self.on_refused = on_refused
         self.max_attachment_mb = max_attachment_mb
+        self.inline_css = inline_css
         self.smtp_conn_id = smtp_conn_id
         self.dry_run = dry_run
         if context is None:
@@ -124,68 +130,18 @@ class SendEmailNotifier(EmailTemplating, BaseNotifier):
         await asyncio.to_thread(self._send, context, hook)
 
     def _send(self, context: Context, hook: SmtpConnHook) -> None:
+        from dataclasses import replace
+
         from airflow_provider_smtpconn.sending import send_email
 
-        default = default_message(context, notifier=self) or _callback_default(context)
+        default = default_message(context, notifier=self) or TaskCallback.from_context(context).default_message()
+        request = self.email_request()
+        if request.text is None and request.html is None and default.html is not None:
+            request = replace(request, text=default.text, html=default.html)
         send_email(
-            self.email_request().with_defaults(subject=default.subject, text=default.text),
+            request.with_defaults(subject=default.subject, text=default.text),
             hook,
             identity=default.identity,
             dry_run=self.dry_run,
             dry_run_name=default.dry_run_name,
         )
-
-
-def _callback_default(context: Context) -> DefaultMessage:
-    facts = _facts(context)
-    identity = ("notify", *(facts.get(k) for k in ("dag_id", "task_id", "run_id", "map_index", "try_number")))
-    return DefaultMessage(
-        subject=_default_subject(facts),
-        text=_default_text(facts),
-        identity=(*identity, facts.get("state")),
-        dry_run_name=(facts["dag_id"] or "dag", facts["run_id"] or "run", facts["task_id"] or "task"),
-    )
-
-
-def _facts(context: Context) -> dict[str, Any]:
-    ti = context.get("ti") or context.get("task_instance")
-    dag = context.get("dag")
-    dag_run = context.get("dag_run")
-    facts: dict[str, Any] = {
-        "dag_id": getattr(dag, "dag_id", None) or getattr(ti, "dag_id", None) or getattr(dag_run, "dag_id", None),
-        "run_id": context.get("run_id") or getattr(dag_run, "run_id", None) or getattr(ti, "run_id", None),
-        "task_id": getattr(ti, "task_id", None),
-        "map_index": getattr(ti, "map_index", -1),
-        "try_number": getattr(ti, "try_number", None),
-        "state": getattr(ti, "state", None) or getattr(dag_run, "state", None),
-        "exception": context.get("exception"),
-        "reason": context.get("reason"),
-        "log_url": getattr(ti, "log_url", None),
-    }
-    state = facts["state"]
-    facts["state"] = getattr(state, "value", state)
-    return facts
-
-
-def _default_subject(facts: dict[str, Any]) -> str:
-    where = facts["dag_id"] or "DAG"
-    if facts["task_id"]:
-        where += f".{facts['task_id']}"
-    return f"[Airflow] {where}: {facts['state'] or 'notification'} ({facts['run_id']})"
-
-
-def _default_text(facts: dict[str, Any]) -> str:
-    labels = [
-        ("DAG", "dag_id"),
-        ("Task", "task_id"),
-        ("Run", "run_id"),
-        ("State", "state"),
-        ("Try", "try_number"),
-        ("Reason", "reason"),
-        ("Exception", "exception"),
-        ("Log", "log_url"),
-    ]
-    lines = [f"{label}: {facts[key]}" for label, key in labels if facts.get(key) not in (None, "", -1)]
-    if facts.get("map_index") not in (None, -1):
-        lines.insert(2, f"Map index: {facts['map_index']}")
-    return "\n".join(lines) + "\n"

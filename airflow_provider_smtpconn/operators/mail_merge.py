@@ -51,7 +51,8 @@ class MailMergeOperator(BaseOperator):
     run through the common-sql hook of ``conn_id`` (fetched ``batch_size`` rows at a time).
 
     The message parameters are those of ``SendEmailOperator`` and are rendered with Jinja once per row; the
-    template sees the row as ``row`` (column -> value) besides the task context: ``to="{{ row.email }}"``.
+    template sees the row as ``row`` (column -> value) besides the task context: ``to="{{ row.email }}"``, and
+    the report helpers ``email_table`` and ``inline_image(...)``, whose parts go with that row's message.
 
     :param rows: The rows (templated). :param columns: Column names for rows given as lists (templated).
     :param sql: A query whose rows are the merge's rows (templated); with ``conn_id`` and ``parameters``.
@@ -72,6 +73,8 @@ class MailMergeOperator(BaseOperator):
         With a distributed executor it must be storage every worker shares (see the README).
     :param journal_fsync: Flush each journal line to disk (survives a machine crash, not only a killed worker).
     :param max_xcom_outcomes: List at most this many per-row outcomes in the XCom (the CSV has all of them).
+    :param inline_css: Move the rules of a ``<style>`` block in ``html`` into ``style`` attributes (default
+        ``True``; only when there is a ``<style>`` block).
     :param smtp_conn_id: The ``smtpconn`` connection (templated).
     :return: Counts (``sent``, ``refused``, ``failed``, ``unknown``, ``skipped``, ``total``) and ``outcomes``:
         ``[row_key, status, message_id, try_number, detail]`` per row.
@@ -126,6 +129,7 @@ class MailMergeOperator(BaseOperator):
         journal_dir: str | None = None,
         journal_fsync: bool = False,
         max_xcom_outcomes: int = 10_000,
+        inline_css: bool = True,
         smtp_conn_id: str = "smtpconn_default",
         **kwargs: Any,
     ) -> None:
@@ -140,6 +144,7 @@ class MailMergeOperator(BaseOperator):
         self.max_attachment_mb, self.report_path = max_attachment_mb, report_path
         self.journal_dir, self.journal_fsync = journal_dir, journal_fsync
         self.max_xcom_outcomes, self.smtp_conn_id = max_xcom_outcomes, smtp_conn_id
+        self.inline_css = inline_css
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Check every row, then send each one not accepted by an earlier try; return the counts and outcomes."""
@@ -231,16 +236,19 @@ class MailMergeOperator(BaseOperator):
         """``prepare(key, row) -> WireMessage``: render the fields for the row, then check and compose them."""
         from airflow_provider_smtpconn.exceptions import InvalidMessageError
         from airflow_provider_smtpconn.merge.templates import compile_field, variables_for
+        from airflow_provider_smtpconn.message.template_helpers import TemplateParts, template_environments, with_parts
 
-        env = self.get_template_env()
+        parts = TemplateParts()  # the tables' CSV files and the inline images of the row being rendered
+        text_env, html_env = template_environments(self.get_template_env(), parts)
         fields = {
             name: compile_field(
-                name, getattr(self, name), env, self.row_template_ext if name in ("text", "html") else (),
+                name, getattr(self, name), html_env if name == "html" else text_env,
+                self.row_template_ext if name in ("text", "html") else (),
                 resolve=lambda value: _resolve(value, context),
             )
             for name in self.row_template_fields
         }  # fmt: skip
-        variables = variables_for(env, context)
+        variables = variables_for(text_env, context)
         from airflow_provider_smtpconn.sending import attachment_limit
 
         max_mb = attachment_limit(self.max_attachment_mb, hook) / (1024 * 1024)  # checked once, not per row
@@ -248,12 +256,15 @@ class MailMergeOperator(BaseOperator):
 
         def prepare(key: str, row: Any) -> Any:
             variables["row"] = row
+            parts.clear()
             try:
                 values = {name: field.render(variables) for name, field in fields.items()}
             except InvalidMessageError:
                 raise
             except Exception as exc:  # a template error in one row is that row's problem
                 raise InvalidMessageError(f"rendering failed: {type(exc).__name__}: {exc}") from None
+            values["attachments"] = with_parts(values["attachments"], parts.attachments)
+            values["inline_css"] = self.inline_css
             if not values["from_email"]:
                 if not default_sender:
                     default_sender.append(hook.from_email)  # read once, not per row

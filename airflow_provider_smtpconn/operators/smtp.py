@@ -23,7 +23,9 @@ class SendEmailOperator(EmailTemplating, BaseOperator):
     :param from_email: The sender; default: the connection's ``from_email``, else its login (templated).
     :param subject: The subject line (templated).
     :param text: The plain-text body, or a ``.txt``/``.j2`` template file (templated).
-    :param html: The HTML body, or a ``.html``/``.j2`` template file; with ``text``, both go as alternatives
+    :param html: The HTML body, or a ``.html``/``.j2`` template file; with ``text``, both go as alternatives;
+        without, a plain-text alternative is derived from it. Templates can use the filter
+        ``{{ rows | email_table(max_rows=20, csv='report.csv') }}`` and ``{{ inline_image(chart, alt='...') }}``
         (templated).
     :param attachments: Paths, ``ObjectStoragePath``, dict specs, a ``{filename: content}`` mapping, or a list of
         these, often ``upstream.output``; never loaded as template files (templated).
@@ -32,6 +34,8 @@ class SendEmailOperator(EmailTemplating, BaseOperator):
     :param on_refused: ``fail`` (default) or ``warn`` when the server refuses some recipients but not all
         (templated).
     :param max_attachment_mb: The largest single attachment, overriding the connection's (templated).
+    :param inline_css: Move the rules of a ``<style>`` block in ``html`` into ``style`` attributes, which Gmail
+        and Outlook keep (default ``True``; only when there is a ``<style>`` block) (templated).
     :param smtp_conn_id: The ``smtpconn`` connection (templated).
     :param dry_run: Build the message and write it to an ``.eml`` file instead of sending it.
     :return: ``message_id``, ``accepted``, ``refused``, ``size_bytes`` (and ``eml_path`` for a dry run).
@@ -56,6 +60,7 @@ class SendEmailOperator(EmailTemplating, BaseOperator):
         headers: dict[str, Any] | None = None,
         on_refused: str = "fail",
         max_attachment_mb: float | None = None,
+        inline_css: bool = True,
         smtp_conn_id: str = "smtpconn_default",
         dry_run: bool = False,
         **kwargs: Any,
@@ -74,6 +79,7 @@ class SendEmailOperator(EmailTemplating, BaseOperator):
         self.headers = headers
         self.on_refused = on_refused
         self.max_attachment_mb = max_attachment_mb
+        self.inline_css = inline_css
         self.smtp_conn_id = smtp_conn_id
         # BaseOperator.dry_run() is a method (it renders templates and logs them): keep the flag apart.
         self.write_eml_only = dry_run

@@ -83,7 +83,21 @@ def deadline_alerts(dag) -> list:
 # -- running --------------------------------------------------------------------------------------------------
 
 
+REVENUE = [
+    ["East", 2, 4609.9],
+    ["Coast", 2, 2760.6],
+    ["North", 3, 2233.8],
+    ["West", 2, 2220.1],
+    ["Central", 2, 1879.0],
+    ["South", 2, 1200.0],
+    ["Highlands", 1, 120.0],
+    ["Islands", 1, 75.4],
+]
+
+
 def test_report_after_sql(dagbag, smtp_server, smtp_conn, monkeypatch, tmp_path):
+    from bs4 import BeautifulSoup
+
     smtp_conn(smtp_server)
     db_file = tmp_path / "orders.db"
     monkeypatch.setenv("AIRFLOW_CONN_EXAMPLE_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(db_file)}))
@@ -92,6 +106,7 @@ def test_report_after_sql(dagbag, smtp_server, smtp_conn, monkeypatch, tmp_path)
     assert task_states(dag_run) == {
         "create_orders": ("success", 1),
         "revenue_by_region": ("success", 1),
+        "revenue_chart": ("success", 1),
         "send_report": ("success", 1),
     }
     assert db_file.exists()  # the DAG made its own database
@@ -100,21 +115,29 @@ def test_report_after_sql(dagbag, smtp_server, smtp_conn, monkeypatch, tmp_path)
     assert received.rcpt_tos == ["reports@example.org"]
     assert received.mail_from == "airflow@example.org"
     assert re.fullmatch(r"Revenue by region \(\d{4}-\d\d-\d\d\)", msg["Subject"])
-    assert attachments_of(msg) == {
-        "report.csv": b"region,orders,revenue\r\nEast,2,409.90\r\nNorth,3,233.80\r\nSouth,2,100.00\r\nWest,1,15.00\r\n"
-    }
-    html = html_of(msg)
-    assert "4 rows (8 orders); the first 3" in html
-    cells = re.findall(r"<tr>(.*?)</tr>", html)
-    assert cells == [
-        "<th>region</th><th>orders</th><th>revenue</th>",
-        "<td>East</td><td>2</td><td>409.90</td>",
-        "<td>North</td><td>3</td><td>233.80</td>",
-        "<td>South</td><td>2</td><td>100.00</td>",
-    ]
+    csv_rows = [line.split(",") for line in attachments_of(msg)["report.csv"].decode().splitlines()]
+    assert csv_rows == [["region", "orders", "revenue"], *[[r, str(n), str(v)] for r, n, v in REVENUE]]
+    soup = BeautifulSoup(html_of(msg), "html.parser")
+    assert soup.find("style") is None  # the template's <style> block went into style attributes
+    assert "font-size: 20px" in soup.find("h2")["style"]
+    table = soup.find("table")
+    assert [th.get_text() for th in table.find_all("th")] == ["region", "orders", "revenue"]
+    body = [[td.get_text() for td in tr.find_all("td")] for tr in table.find("tbody").find_all("tr")]
+    assert body == [[r, str(n), f"{v:,.2f}"] for r, n, v in REVENUE[:5]]
+    assert "and 3 more rows (all in report.csv)" in soup.get_text()
+    (img,) = soup.find_all("img")
+    assert img["alt"] == "Bar chart: revenue by region"
+    (chart,) = [p for p in msg.walk() if p.get("Content-ID") == f"<{img['src'].removeprefix('cid:')}>"]
+    assert chart.get_content_type() == "image/png"
+    assert chart.get_payload(decode=True).startswith(b"\x89PNG\r\n\x1a\n")
+    text = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")  # derived from the HTML: a text table
+    assert re.search(r"^East +2 +4,609\.90$", text, re.MULTILINE)
+    assert "[Bar chart: revenue by region]" in text
 
 
 def test_report_after_sql_recipient_from_the_run_conf(dagbag, smtp_server, smtp_conn, monkeypatch, tmp_path):
+    from bs4 import BeautifulSoup
+
     smtp_conn(smtp_server)
     db_file = tmp_path / "orders.db"
     monkeypatch.setenv("AIRFLOW_CONN_EXAMPLE_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(db_file)}))
@@ -122,8 +145,9 @@ def test_report_after_sql_recipient_from_the_run_conf(dagbag, smtp_server, smtp_
 
     (received,) = smtp_server.messages
     assert received.rcpt_tos == ["me@example.org"]
-    assert "the first 1" in html_of(received.message)
-    assert html_of(received.message).count("<td>") == 3
+    soup = BeautifulSoup(html_of(received.message), "html.parser")
+    assert len(soup.find("table").find("tbody").find_all("tr")) == 1
+    assert "and 7 more rows (all in report.csv)" in soup.get_text()
 
 
 def test_mail_merge_sends_each_customer_their_statement(dagbag, smtp_server, smtp_conn, monkeypatch, tmp_path):

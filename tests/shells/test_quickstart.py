@@ -55,7 +55,8 @@ def test_demo_sends_the_report_and_stops_the_sink(tmp_path):
     message = email.message_from_bytes(stored.read_bytes(), policy=email.policy.default)
     (csv_part,) = list(message.iter_attachments())
     assert csv_part.get_filename() == "report.csv"
-    assert csv_part.get_payload(decode=True).startswith(b"region,orders,revenue\r\nEast,2,409.90\r\n")
+    assert csv_part.get_payload(decode=True).startswith(b"region,orders,revenue\r\nEast,2,4609.9\r\n")
+    assert "Inline:      image-" in out  # the chart, shown in the body
 
     assert (demo_dir / "sink.log").read_text().splitlines()[-1] == "smtpconn sink stopped after 1 message(s)."
     if Path("/proc/self/cmdline").exists():
