@@ -85,7 +85,7 @@ def compose(
         if found:
             field = name.lower().replace("-", "_")
             writer.write(address_header(name, [text for _, text in found], field, policy))
-    writer.write(text_header("Subject", _text("subject", request.subject or ""), "subject", policy))
+    writer.write(text_header("Subject", _text("subject", request.subject or ""), "subject"))
     writer.write(header_line("Date", format_datetime(date) if date else _now()))
     writer.write(header_line("Message-ID", message_id))
     for line in _importance(request.importance):

@@ -8,8 +8,9 @@ header as it is stored (``msg[name] = value``, ``set_param``, ``set_content``: a
 CR, LF and NUL. There is no other way into a message's headers.
 
 The writer's header lines come from here too: a plain value (printable ASCII, no encoded word) is written as it
-is, folded at spaces where a line would pass 78 characters (RFC 5322 section 2.1.1); any other value is parsed,
-guarded and folded by the policy.
+is, folded at spaces where a line would pass 78 characters (RFC 5322 section 2.1.1); other unstructured text
+(``Subject``, custom text headers) is guarded and written as RFC 2047 encoded words by ``encoded_words.py``; any
+other value is parsed, guarded and folded by the policy.
 """
 
 from __future__ import annotations
@@ -18,16 +19,18 @@ import re
 from collections.abc import Mapping
 from contextlib import contextmanager
 from email.header import decode_header
-from email.headerregistry import HeaderRegistry
+from email.headerregistry import HeaderRegistry, UnstructuredHeader
 from email.policy import EmailPolicy
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtpconn.exceptions import HeaderInjectionError, InvalidMessageError
+from airflow_provider_smtpconn.message.encoded_words import check_unicode, fold_unstructured
 from airflow_provider_smtpconn.message.read_back import looks_rendered, read_back
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from email.message import EmailMessage
+    from email.policy import Policy
 
 # What str.splitlines() splits on, and NUL.
 _FORBIDDEN = frozenset("\r\n\0\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
@@ -212,7 +215,20 @@ def custom_header_lines(headers: Any) -> list[bytes]:
 
     scratch = EmailMessage(policy=SMTP)
     add_custom_headers(scratch, headers)
-    return [SMTP.fold_binary(name, value) for name, value in scratch.raw_items()]
+    return [folded_line(name, value, SMTP, f"headers[{name!r}]") for name, value in scratch.raw_items()]
+
+
+def folded_line(name: str, value: Any, policy: Policy, field: str) -> bytes:
+    """A header the policy parsed (already guarded), as a folded line: unstructured text that is not plain is
+    written as encoded words (see ``encoded_words.py``), anything else by ``policy``.
+
+    :raises InvalidMessageError: naming ``field``, for text that is not valid Unicode.
+    """
+    if isinstance(value, UnstructuredHeader):
+        text = str(value)
+        if not (is_plain(text) and "  " not in text and text == text.strip()):  # else spaces would be lost
+            return fold_unstructured(name, text, field)
+    return policy.fold_binary(name, value)
 
 
 def is_plain(value: str) -> bool:
@@ -225,16 +241,22 @@ def header_line(name: str, value: str) -> bytes:
     return f"{name}: {value}\r\n".encode("ascii")
 
 
-def text_header(name: str, value: str, field: str, policy: EmailPolicy = SMTP) -> bytes:
-    """A text header (``Subject``): plain values folded at spaces, anything else by ``policy``.
+def text_header(name: str, value: str, field: str) -> bytes:
+    """A text header (``Subject``): plain values folded at spaces, anything else as RFC 2047 encoded words
+    (``encoded_words.py``: the standard library's folder can lose a space there), decoding to exactly ``value``
+    (to its decoded text, where ``value`` holds encoded words itself).
 
     :raises HeaderInjectionError: naming ``field``, for a value that is or decodes to a line break.
+    :raises InvalidMessageError: naming ``field``, for a value that is not valid Unicode.
     """
     if is_plain(value) and "  " not in value and value == value.strip():
         folded = _folded(name, value.split(" "), " ") if value else f"{name}: \r\n".encode("ascii")
         if folded is not None:
             return folded
-    return by_policy(name, value, field, policy=policy)
+    check_unicode(value, field)  # the parser would turn a lone surrogate into U+FFFD
+    with naming_field(field):
+        stored_name, header = SMTP.header_store_parse(name, value)  # guarded; encoded words given are decoded
+    return folded_line(stored_name, header, SMTP, field)
 
 
 def address_header(name: str, texts: list[str], field: str, policy: EmailPolicy = SMTP) -> bytes:

@@ -29,6 +29,7 @@ from airflow_provider_smtpconn.message.headers import (
     MAX_LINE_HARD,
     SMTP,
     check_header,
+    folded_line,
     is_plain,
     naming_field,
 )
@@ -269,7 +270,7 @@ def _write_headers(
             line = f"{name}: {text}\r\n".encode("ascii")
         else:
             check_header(name, value)
-            line = policy.fold_binary(name, value)
+            line = folded_line(name, value, policy, name)
         if not check_only:
             writer.write(line)
 
