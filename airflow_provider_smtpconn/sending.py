@@ -13,6 +13,7 @@ only when a message is sent.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -63,13 +64,22 @@ def send_email(
 
 
 def prepare_email(
-    request: EmailRequest, hook: SmtpConnHook, *, identity: tuple[Any, ...] = (), dry_run: bool = False
+    request: EmailRequest,
+    hook: SmtpConnHook,
+    *,
+    identity: tuple[Any, ...] = (),
+    dry_run: bool = False,
+    sign: bool = True,
 ) -> WireMessage:
-    """Resolve the sender and the attachment limit, and compose; connects nowhere.
+    """Resolve the sender, the attachment limit and the Message-ID domain, compose, and sign with DKIM if the
+    connection says so; connects nowhere.
 
-    For a dry run the connection may be missing (then no sender is read from it and the limit is 10 MiB).
+    For a dry run the connection may be missing (then no sender is read from it, the limit is 10 MiB and nothing
+    is signed).
 
+    :param sign: Sign with the connection's DKIM key (``False`` where the message is only checked).
     :raises InvalidMessageError: naming the parameter and value at fault.
+    :raises SmtpConfigError: for a DKIM field that cannot be used.
     """
     from airflow_provider_smtpconn.message.bodies import finish_bodies
     from airflow_provider_smtpconn.message.compose import compose
@@ -85,11 +95,17 @@ def prepare_email(
     text, html = finish_bodies(
         _as_text("text", request.text), _as_text("html", request.html), inline_css=request.inline_css
     )  # CSS inlined, a text part derived for HTML
-    return compose(
+    message = compose(
         replace(request, from_email=sender, subject=_as_text("subject", request.subject) or "", text=text, html=html),
         identity=identity,
         max_attachment_bytes=limit,
+        message_id_domain=_from_connection(hook, "message_id_domain", required=not dry_run),
     )  # fmt: skip
+    signer = _from_connection(hook, "dkim_signer", required=not dry_run) if sign else None
+    if signer is None:
+        return message
+    _warn_unaligned(signer.domain, message.envelope.sender.rpartition("@")[2].lower())
+    return signer.sign(message)
 
 
 def deliver(
@@ -176,12 +192,30 @@ def attachment_limit(
 
 
 def _connection_sender(hook: SmtpConnHook, *, required: bool) -> str | None:
+    return _from_connection(hook, "from_email", required=required)
+
+
+def _from_connection(hook: SmtpConnHook, name: str, *, required: bool) -> Any:
+    """``hook.<name>``; ``None`` where the connection cannot be read and need not be (a dry run)."""
     try:
-        return hook.from_email
+        return getattr(hook, name)
     except Exception:
         if required:
             raise
         return None
+
+
+@functools.lru_cache(maxsize=64)
+def _warn_unaligned(dkim_domain: str, from_domain: str) -> None:
+    """Warn once per pair when DMARC is unlikely to pass: the signing domain and the From domain do not share
+    their last two labels (DMARC relaxed alignment, RFC 7489 section 3.1.1, wants one organizational domain).
+    """
+    if dkim_domain.split(".")[-2:] != from_domain.split(".")[-2:]:
+        log.warning(
+            "DKIM signs for %s but the From address is at %s: DMARC (which Gmail, Yahoo and Outlook check) "
+            "passes only when they share an organizational domain; set dkim_domain to the From domain.",
+            dkim_domain, from_domain,
+        )  # fmt: skip
 
 
 def _as_text(name: str, value: Any) -> str | None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtpconn.connection.parsers import (
     choice,
+    domain_name,
     flag,
     number,
     secret,
@@ -47,7 +48,8 @@ class ConnectionField:
     :param parse: ``(key, raw value) -> value``; ``None`` for "not set". Raises :class:`SmtpConfigError`.
     :param default: The value used when the field is not set; shown by the form and applied by the hook.
     :param setting: The :class:`SmtpSettings` attribute it feeds, or ``None`` for what the hook reads itself.
-    :param group: ``oauth2`` for the fields a token source reads (``oauth/sources.py``).
+    :param group: ``oauth2`` for the fields a token source reads (``oauth/sources.py``), ``dkim`` for the DKIM
+        signer's (``message/dkim.py``).
     """
 
     key: str
@@ -226,6 +228,40 @@ FIELDS: tuple[ConnectionField, ...] = (
         text,
         group="oauth2",
     ),
+    # What mailbox providers check: where Message-IDs point, and the DKIM signature (message/dkim.py).
+    ConnectionField(
+        "message_id_domain",
+        "Message-ID domain",
+        "The right-hand side of every Message-ID sent through this connection. Empty: the sender's domain (never "
+        "this machine's name, which spam filters count against a message).",
+        _nullable("string"),
+        domain_name,
+    ),
+    ConnectionField(
+        "dkim_domain",
+        "DKIM domain",
+        "Sign every message with DKIM (RFC 6376) for this domain (d=), with the selector and key below. DMARC "
+        "passes when it is the From address's domain or a parent of it.",
+        _nullable("string"),
+        domain_name,
+        group="dkim",
+    ),
+    ConnectionField(
+        "dkim_selector",
+        "DKIM selector",
+        "The selector (s=): the public key is published in DNS as a TXT record at <selector>._domainkey.<DKIM domain>.",
+        _nullable("string"),
+        domain_name,
+        group="dkim",
+    ),
+    ConnectionField(
+        "dkim_private_key",
+        "DKIM private key",
+        "The RSA private key (PEM, PKCS#1 or PKCS#8; 2048 bits advised), pasted, or its path on the workers. Redacted.",
+        _nullable("string", format="password"),
+        secret,
+        group="dkim",
+    ),
     ConnectionField(
         "ca_bundle",
         "Private CA bundle",
@@ -302,6 +338,8 @@ FIELDS: tuple[ConnectionField, ...] = (
 FIELDS_BY_KEY: dict[str, ConnectionField] = {f.key: f for f in FIELDS}
 #: The fields of an OAuth2 token source, ``oauth2_provider`` first.
 OAUTH2_FIELDS: tuple[ConnectionField, ...] = tuple(f for f in FIELDS if f.group == "oauth2")
+#: The fields of DKIM signing: all three, or none.
+DKIM_FIELDS: tuple[ConnectionField, ...] = tuple(f for f in FIELDS if f.group == "dkim")
 
 
 def readme_table() -> str:

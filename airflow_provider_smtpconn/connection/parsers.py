@@ -143,3 +143,19 @@ def parse_port(value: Any) -> int | None:
     if not 0 < port < 65536:
         raise config_error(f"The connection's port {value!r} is not a number from 1 to 65535.")
     return port
+
+
+def domain_name(name: str, value: Any) -> str | None:
+    """A DNS name (a domain, a DKIM selector) in lower-case ASCII, IDNA for non-ASCII labels; ``None`` if empty.
+
+    :raises SmtpConfigError: naming the field and the value, if it is not a DNS name.
+    """
+    from airflow_provider_smtpconn.message.addresses import ascii_domain
+
+    given = text(name, value)
+    if given is None:
+        return None
+    converted = ascii_domain(given)
+    if converted is None or converted.startswith("["):
+        raise config_error(f"The connection's {name} {given!r} is not a DNS name (labels of letters, digits and -).")
+    return converted

@@ -6,7 +6,7 @@ import json
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtpconn.connection.fields import FIELDS, FIELDS_BY_KEY
+from airflow_provider_smtpconn.connection.fields import DKIM_FIELDS, FIELDS, FIELDS_BY_KEY
 from airflow_provider_smtpconn.connection.form import CONN_TYPE, HOOK_NAME
 from airflow_provider_smtpconn.exceptions import SmtpConfigError, SmtpProviderError
 from airflow_provider_smtpconn.version_compat import BaseHook
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Connection
 
+    from airflow_provider_smtpconn.message.dkim import DkimSigner
     from airflow_provider_smtpconn.message.envelope import Envelope
     from airflow_provider_smtpconn.message.writer import WireMessage
     from airflow_provider_smtpconn.smtp.session import SmtpSession
@@ -97,6 +98,36 @@ class SmtpConnHook(BaseHook):
         mb = FIELDS_BY_KEY["max_attachment_mb"].read(_extras(self.connection))
         return int(mb * 1024 * 1024)
 
+    @property
+    def message_id_domain(self) -> str | None:
+        """The connection's ``message_id_domain``: the Message-ID's right-hand side, ``None`` for the sender's."""
+        return FIELDS_BY_KEY["message_id_domain"].read(_extras(self.connection))
+
+    @cached_property
+    def dkim_signer(self) -> DkimSigner | None:
+        """The DKIM signer of the connection's ``dkim_*`` fields, ``None`` if they are empty; the key (pasted or read
+        from its file) is registered with the masker, line by line.
+
+        :raises SmtpConfigError: if only some of the three are set, or the key is not a usable RSA private key.
+        """
+        extra = _extras(self.connection)
+        values = {f.key: f.read(extra) for f in DKIM_FIELDS}
+        if not any(values.values()):
+            return None
+        missing = [key for key, value in values.items() if not value]
+        if missing:
+            raise SmtpConfigError(
+                f"DKIM signing needs dkim_domain, dkim_selector and dkim_private_key; {' and '.join(missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} empty on connection {self.smtp_conn_id!r}."
+            )
+        from airflow_provider_smtpconn.message.dkim import DkimSigner, read_key
+        from airflow_provider_smtpconn.oauth.base import mask
+
+        key = read_key(values["dkim_private_key"]).decode("ascii", "replace").strip()
+        # The masker matches a secret whole; a log line may hold one line of the PEM key, so each is a secret too.
+        mask(key, *(line.strip() for line in key.splitlines() if len(line.strip()) > 16 and "PRIVATE" not in line))
+        return DkimSigner.from_fields(values["dkim_domain"], values["dkim_selector"], key)
+
     def check_fields(self) -> SmtpSettings:
         """Check every field of the connection as a send would, without connecting; return the settings.
 
@@ -111,6 +142,7 @@ class SmtpConnHook(BaseHook):
 
             if len(parse_addresses(self.from_email, "from_email")) != 1:
                 raise SmtpConfigError(f"The connection's from_email {self.from_email!r} is not one address.")
+        self.dkim_signer  # noqa: B018  # builds the signer: a key that cannot be read fails here
         return self.settings
 
     def get_conn(self) -> SmtpSession:
@@ -141,8 +173,9 @@ class SmtpConnHook(BaseHook):
         delivery rules.
 
         :param message: A standard library ``email.message.EmailMessage`` (written for the wire here: the Bcc
-            header left out, a Message-ID added if missing, every header through the header guard), or a
-            ``WireMessage`` from ``sending.prepare_email``.
+            header left out, a Message-ID at ``message_id_domain`` added if missing, every header through the
+            header guard, 8-bit parts re-encoded 7-bit safe, signed if DKIM is set up), or a ``WireMessage`` from
+            ``sending.prepare_email`` (sent as it is: already signed there).
         :param envelope: Sender and recipients of an ``EmailMessage``, if not those of its headers.
         :param on_commit: Called with the Message-ID right before the final ``.`` of DATA.
         :raises InvalidMessageError: for a message without sender or recipient, or a header that could inject
@@ -150,7 +183,12 @@ class SmtpConnHook(BaseHook):
         """
         from airflow_provider_smtpconn.message.writer import WireMessage, from_email_message
 
-        wire = message if isinstance(message, WireMessage) else from_email_message(message, envelope)
+        if isinstance(message, WireMessage):
+            wire = message
+        else:
+            wire = from_email_message(message, envelope, message_id_domain=self.message_id_domain)
+            if self.dkim_signer is not None:
+                wire = self.dkim_signer.sign(wire)
         if self._session is not None:
             return self._session.send(wire, on_commit=on_commit)
         with self as hook:

@@ -23,6 +23,7 @@ _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _ADDR = rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+"
 _PLAIN = re.compile(_ADDR)
+_LABEL_ONLY = re.compile(_LABEL)
 _NAMED = re.compile(rf'(?:"([A-Za-z0-9 !#$%&\'*+/=?^_`{{|}}~.,:;@()\[\]<>-]*)"|([A-Za-z0-9 \'-]*?)) *<({_ADDR})>')
 _SPECIALS = frozenset('()<>@,:;."[]')
 
@@ -101,6 +102,23 @@ def within_limits(local: str, domain: str) -> bool:
     """RFC 5321 section 4.5.3.1: a local part of at most 64 octets, a domain of at most 255, labels of at most 63."""
     labels = domain.strip("[]").split(".")
     return len(local.encode()) <= 64 and len(domain.encode()) <= 255 and all(len(x.encode()) <= 63 for x in labels)
+
+
+def ascii_domain(domain: str) -> str | None:
+    """``domain`` in lower-case ASCII, non-ASCII labels as IDNA A-labels (RFC 5890); an address literal such as
+    ``[192.0.2.1]`` as it is; ``None`` if it is not a domain name (RFC 1035 section 2.3.1 labels, 253 octets).
+    """
+    domain = domain.strip().rstrip(".")
+    if domain.startswith("[") and domain.endswith("]"):
+        inner = domain[1:-1]
+        return domain if inner and inner.isascii() and inner.isprintable() and " " not in inner else None
+    try:
+        converted = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    if len(converted) > 253 or not all(_LABEL_ONLY.fullmatch(label) for label in converted.split(".")):
+        return None
+    return converted.lower()
 
 
 def _split(text: str) -> list[str]:

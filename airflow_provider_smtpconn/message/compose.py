@@ -24,6 +24,7 @@ from airflow_provider_smtpconn.message.headers import (
     header_line,
     text_header,
 )
+from airflow_provider_smtpconn.message.unsubscribe import unsubscribe_lines
 from airflow_provider_smtpconn.message.writer import (
     CRLF,
     Base64Source,
@@ -57,6 +58,7 @@ def compose(
     identity: tuple[Any, ...] = (),
     max_attachment_bytes: int | None = None,
     date: datetime | None = None,
+    message_id_domain: str | None = None,
 ) -> WireMessage:
     """The message ``request`` describes, as it goes on the wire; ``request.from_email`` must be set.
 
@@ -64,6 +66,8 @@ def compose(
         random one.
     :param max_attachment_bytes: The largest single attachment, in bytes; ``None`` for no limit.
     :param date: The Date header; default: now.
+    :param message_id_domain: The Message-ID's right-hand side; default: the domain of ``from_email`` (never
+        ``localhost`` or this machine's name, which receivers' spam filters count against a message).
     :raises InvalidMessageError: naming the parameter and the value at fault (:class:`AttachmentError` and
         :class:`HeaderInjectionError` among its subclasses).
     """
@@ -77,7 +81,7 @@ def compose(
     (sender_addr, sender_text) = sender[0]
     envelope = Envelope.from_addresses(sender_addr, [addr for addr, _ in (*to, *cc, *bcc)])
     policy = SMTP_UTF8 if envelope.needs_smtputf8 else SMTP
-    message_id = make_message_id(sender_addr.rpartition("@")[2], *identity)
+    message_id = make_message_id(id_domain(sender_addr, message_id_domain), *identity)
 
     writer = WireWriter()
     writer.write(address_header("From", [sender_text], "from_email", policy))
@@ -92,6 +96,8 @@ def compose(
         writer.write(line)
     for line in custom_header_lines(request.headers):
         writer.write(line)
+    for line in unsubscribe_lines(request.list_unsubscribe):
+        writer.write(line)
     writer.write(b"MIME-Version: 1.0\r\n")
     attachments = normalize_attachments(request.attachments, max_attachment_bytes)
     _body(request.text, request.html, attachments)(writer)
@@ -99,16 +105,34 @@ def compose(
 
 
 def make_message_id(domain: str, *identity: Any) -> str:
-    """A Message-ID at ``domain`` (RFC 5322 section 3.6.4): derived from ``identity`` if given (stable), else
-    random.
+    """A Message-ID at ``domain`` (an ASCII domain, see :func:`id_domain`; RFC 5322 section 3.6.4): derived from
+    ``identity`` if given (stable), else random.
     """
     if identity:
-        digest = hashlib.sha256("\x1f".join(map(str, identity)).encode("utf-8")).hexdigest()[:32]
+        digest = hashlib.sha256("\x1f".join(map(str, identity)).encode("utf-8", "surrogatepass")).hexdigest()[:32]
     else:
         import secrets
 
         digest = secrets.token_hex(16)
-    return f"<{digest}@{domain or 'localhost'}>"
+    return f"<{digest}@{domain}>"
+
+
+def id_domain(sender: str, configured: str | None = None) -> str:
+    """The Message-ID's right-hand side: ``configured`` if given, else the domain of ``sender`` (an addr-spec), in
+    ASCII (IDNA for a non-ASCII domain, so the header stays ASCII).
+
+    :raises InvalidMessageError: if neither is a domain name.
+    """
+    from airflow_provider_smtpconn.message.addresses import ascii_domain
+
+    given = configured or sender.rpartition("@")[2]
+    domain = ascii_domain(given)
+    if domain is None:
+        raise InvalidMessageError(
+            f"The Message-ID domain {given!r} (from {'message_id_domain' if configured else 'from_email'}) is not a "
+            "domain name; set the connection's message_id_domain."
+        )
+    return domain
 
 
 def _text(name: str, value: Any) -> str:

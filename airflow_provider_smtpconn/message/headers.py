@@ -144,6 +144,8 @@ _RESERVED = {
     "mime-version": "text, html and attachments", "content-type": "text, html and attachments",
     "content-transfer-encoding": "text, html and attachments", "content-disposition": "attachments",
     "return-path": "none: the receiving server sets it",
+    "list-unsubscribe": "list_unsubscribe", "list-unsubscribe-post": "list_unsubscribe",
+    "dkim-signature": "none: the connection's dkim_domain, dkim_selector and dkim_private_key sign the message",
     **{
         f"resent-{name}": "none: Resent- headers are for re-sending a received message (RFC 5322 section 3.6.6)"
         for name in ("from", "sender", "to", "cc", "bcc", "date", "message-id")
@@ -270,6 +272,17 @@ def address_header(name: str, texts: list[str], field: str, policy: EmailPolicy 
             return folded
     joined = ", ".join(texts)
     return by_policy(name, joined, field, joined, policy=policy)
+
+
+def folded_list(name: str, items: list[str]) -> bytes | None:
+    """``name: items`` joined by ``, `` and folded between items, each item through the header guard; ``None`` if
+    one item would pass 998 characters. For items of printable ASCII (URIs in angle brackets).
+
+    :raises HeaderInjectionError: naming ``name``, for an item that is or decodes to a line break.
+    """
+    for item in items:
+        check_header(name, item)
+    return _folded(name, items, ", ")
 
 
 def by_policy(name: str, value: Any, field: str, shown: str | None = None, *, policy: EmailPolicy = SMTP) -> bytes:

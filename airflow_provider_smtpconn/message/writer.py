@@ -20,7 +20,6 @@ import secrets
 from dataclasses import dataclass
 from email.generator import BytesGenerator
 from email.message import MIMEPart
-from email.utils import make_msgid
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from airflow_provider_smtpconn.message.envelope import Envelope
@@ -86,7 +85,8 @@ class WireMessage:
     :param size: The total size in bytes (what SIZE announces, RFC 1870).
     :param envelope: MAIL FROM and RCPT TO addresses (Bcc included).
     :param message_id: The Message-ID header's value, with its angle brackets.
-    :param body_8bit: Whether a part is sent as 8bit (``BODY=8BITMIME``, RFC 6152).
+    :param body_8bit: Whether the bytes hold 8-bit data that could not be re-encoded (a nested message written
+        by the ``email`` package): it needs ``BODY=8BITMIME`` (RFC 6152), and a server without it is refused.
     """
 
     pieces: tuple[bytes | Base64Source, ...]
@@ -120,6 +120,7 @@ class WireWriter:
         self._pieces: list[bytes | Base64Source] = []
         self._run: list[bytes] = []
         self.size = 0
+        self.body_8bit = False
 
     def write(self, data: bytes) -> None:
         """Add header or body bytes."""
@@ -132,10 +133,10 @@ class WireWriter:
         self._pieces.append(source)
         self.size += source.encoded_size
 
-    def finish(self, envelope: Envelope, message_id: str, *, body_8bit: bool = False) -> WireMessage:
+    def finish(self, envelope: Envelope, message_id: str) -> WireMessage:
         """The message written so far, with its envelope and Message-ID."""
         self._end_run()
-        return WireMessage(tuple(self._pieces), self.size, envelope, message_id, body_8bit)
+        return WireMessage(tuple(self._pieces), self.size, envelope, message_id, self.body_8bit)
 
     def _end_run(self) -> None:
         if self._run:
@@ -157,12 +158,17 @@ def text_part(subtype: str, body: str) -> bytes:
     if body.isascii() and all(len(line) <= MAX_LINE_HARD for line in lines):
         cte, payload = b"7bit", CRLF.join(lines) + CRLF
     else:
-        encoded = binascii.b2a_qp(b"\n".join(lines) + b"\n", quotetabs=False, istext=True, header=False)
-        cte, payload = b"quoted-printable", encoded.replace(b"\n", CRLF)
+        cte, payload = b"quoted-printable", quoted_printable(lines)
     return (
         b"Content-Type: text/" + subtype.encode("ascii") + b'; charset="utf-8"\r\n'
         b"Content-Transfer-Encoding: " + cte + b"\r\n\r\n" + payload
     )
+
+
+def quoted_printable(lines: list[bytes]) -> bytes:
+    """Text lines (without their ends) as a quoted-printable body with CRLF line ends (RFC 2045 section 6.7)."""
+    encoded = binascii.b2a_qp(b"\n".join(lines) + b"\n", quotetabs=False, istext=True, header=False)
+    return encoded.replace(b"\n", CRLF)
 
 
 def attachment_head(attachment: Attachment, disposition: str) -> bytes:
@@ -199,12 +205,17 @@ def _decodes_unsafely(value: str) -> bool:
 # -- the second door: a standard library message ----------------------------------------------------------------
 
 
-def from_email_message(message: Message, envelope: Envelope | None = None) -> WireMessage:
+def from_email_message(
+    message: Message, envelope: Envelope | None = None, *, message_id_domain: str | None = None
+) -> WireMessage:
     """``message`` (an ``email.message.EmailMessage``, or a legacy ``Message``) as a :class:`WireMessage`.
 
-    The Bcc header is left out; a Message-ID at the sender's domain is added if there is none. Every header
-    passes the header guard (a value that is, or decodes to, a line break is refused), whatever the message's
-    policy. A multipart part without a boundary gets one on the wire; the caller's message is not changed.
+    The Bcc header is left out; a Message-ID at ``message_id_domain`` (default: the sender's domain, never this
+    machine's name) is added if there is none. Every header passes the header guard (a value that is, or decodes
+    to, a line break is refused), whatever the message's policy. A multipart part without a boundary gets one on
+    the wire. A part with 8-bit data (``8bit`` or ``binary``) is re-encoded 7-bit safe, text as quoted-printable
+    and anything else as base64: not every server on the way offers 8BITMIME (RFC 6152), and a DKIM signature
+    must survive a relay's own conversion (RFC 6376 section 5.3). The caller's message is not changed.
 
     :param envelope: Sender and recipients; default: read from Sender/From and To/Cc/Bcc.
     :raises InvalidMessageError: if there is no sender or recipient; :class:`HeaderInjectionError` for a header.
@@ -216,10 +227,12 @@ def from_email_message(message: Message, envelope: Envelope | None = None) -> Wi
     writer = WireWriter()
     message_id = message["Message-ID"]
     if message_id is None:
-        message_id = make_msgid(domain=envelope.sender.rpartition("@")[2] or None)
+        from airflow_provider_smtpconn.message.compose import id_domain, make_message_id
+
+        message_id = make_message_id(id_domain(envelope.sender, message_id_domain))
         writer.write(f"Message-ID: {message_id}\r\n".encode("ascii"))
     _write_part(writer, message, policy, top=True)
-    return writer.finish(envelope, str(message_id).strip(), body_8bit=_has_8bit_part(message))
+    return writer.finish(envelope, str(message_id).strip())
 
 
 def _write_part(writer: WireWriter, part: Message, policy: Policy, *, top: bool = False) -> None:
@@ -244,9 +257,17 @@ def _write_part(writer: WireWriter, part: Message, policy: Policy, *, top: bool 
     payload = _leaf_payload(part)
     if payload is None:  # a nested message/rfc822, or a payload the email package keeps otherwise
         _write_headers(writer, part, policy, top, check_only=True)
-        writer.write(_generated(part, policy, top=top))
+        generated = _generated(part, policy, top=top)
+        writer.body_8bit |= not _body_of(generated).isascii()
+        writer.write(generated)
         return
-    _write_headers(writer, part, policy, top)
+    cte = str(part.get("Content-Transfer-Encoding", "7bit")).strip().lower()
+    if payload.isascii() and cte != "binary" and all(len(line) <= MAX_LINE_HARD for line in payload.split(CRLF)):
+        _write_headers(writer, part, policy, top)
+        writer.write(CRLF + payload)
+        return
+    cte, payload = _seven_bit(part)
+    _write_headers(writer, part, policy, top, cte=cte)
     writer.write(CRLF + payload)
 
 
@@ -258,10 +279,13 @@ def _write_headers(
     *,
     boundary: str | None = None,
     check_only: bool = False,
+    cte: str | None = None,
 ) -> None:
-    """Write ``part``'s headers (Bcc left out at the top); ``boundary`` is added to a Content-Type without one."""
+    """Write ``part``'s headers (Bcc left out at the top); ``boundary`` is added to a Content-Type without one, and
+    ``cte`` replaces the Content-Transfer-Encoding (or is added).
+    """
     for name, value in part.raw_items():
-        if top and name.lower() == "bcc":
+        if (top and name.lower() == "bcc") or (cte is not None and name.lower() == "content-transfer-encoding"):
             continue
         text = value if isinstance(value, str) else str(value)
         if boundary is not None and name.lower() == "content-type":
@@ -273,6 +297,8 @@ def _write_headers(
             line = folded_line(name, value, policy, name)
         if not check_only:
             writer.write(line)
+    if cte is not None and not check_only:
+        writer.write(f"Content-Transfer-Encoding: {cte}\r\n".encode("ascii"))
 
 
 def _leaf_payload(part: Message) -> bytes | None:
@@ -304,5 +330,16 @@ def _crlf_lines(data: bytes) -> bytes:
     return CRLF.join(data.splitlines())
 
 
-def _has_8bit_part(message: Message) -> bool:
-    return any(str(part.get("Content-Transfer-Encoding", "")).lower() == "8bit" for part in message.walk())
+def _seven_bit(part: Message) -> tuple[str, bytes]:
+    """A leaf with 8-bit data, re-encoded: text as quoted-printable (its lines, CRLF-ended), anything else as
+    base64 (its bytes exactly); the transfer encoding and the body with CRLF line ends.
+    """
+    data = part._payload.encode("ascii", "surrogateescape")  # type: ignore[attr-defined]  # the 8-bit bytes
+    if part.get_content_maintype() == "text":
+        return "quoted-printable", quoted_printable(data.splitlines())
+    return "base64", base64.encodebytes(data).replace(b"\n", CRLF)
+
+
+def _body_of(generated: bytes) -> bytes:
+    end = generated.find(CRLF + CRLF)
+    return generated[end:] if end >= 0 else b""

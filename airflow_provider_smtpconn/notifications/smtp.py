@@ -61,6 +61,7 @@ class SendEmailNotifier(EmailTemplating, BaseNotifier):
         on_refused: str = "warn",
         max_attachment_mb: float | None = None,
         inline_css: bool = True,
+        list_unsubscribe: str | list[str] | None = None,
         smtp_conn_id: str = "smtpconn_default",
         dry_run: bool = False,
         context: Context | None = None,
@@ -79,6 +80,7 @@ class SendEmailNotifier(EmailTemplating, BaseNotifier):
         self.on_refused = on_refused
         self.max_attachment_mb = max_attachment_mb
         self.inline_css = inline_css
+        self.list_unsubscribe = list_unsubscribe
         self.smtp_conn_id = smtp_conn_id
         self.dry_run = dry_run
         if context is None:

@@ -29,6 +29,7 @@ ROW_TEMPLATE_FIELDS = (
     "attachments",
     "importance",
     "headers",
+    "list_unsubscribe",
 )
 JOURNAL_DIR_ENV = "SMTPCONN_MAIL_MERGE_JOURNAL_DIR"
 
@@ -53,6 +54,7 @@ class MailMergeOperator(BaseOperator):
     The message parameters are those of ``SendEmailOperator`` and are rendered with Jinja once per row; the
     template sees the row as ``row`` (column -> value) besides the task context: ``to="{{ row.email }}"``, and
     the report helpers ``email_table`` and ``inline_image(...)``, whose parts go with that row's message.
+    ``list_unsubscribe`` too, so each row gets its own one-click link: ``"https://example.org/u?id={{ row.id }}"``.
 
     :param rows: The rows (templated). :param columns: Column names for rows given as lists (templated).
     :param sql: A query whose rows are the merge's rows (templated); with ``conn_id`` and ``parameters``.
@@ -120,6 +122,7 @@ class MailMergeOperator(BaseOperator):
         attachments: Any = None,
         importance: str | None = None,
         headers: dict[str, Any] | None = None,
+        list_unsubscribe: str | list[str] | None = None,
         on_bad_row: str = "fail",
         max_failures: int | float | None = 0.1,
         messages_per_session: int | None = None,
@@ -138,7 +141,7 @@ class MailMergeOperator(BaseOperator):
         self.parameters, self.batch_size, self.row_key = parameters, batch_size, row_key
         self.to, self.cc, self.bcc, self.reply_to, self.from_email = to, cc, bcc, reply_to, from_email
         self.subject, self.text, self.html, self.attachments = subject, text, html, attachments
-        self.importance, self.headers = importance, headers
+        self.importance, self.headers, self.list_unsubscribe = importance, headers, list_unsubscribe
         self.on_bad_row, self.max_failures = on_bad_row, max_failures
         self.messages_per_session, self.max_per_minute = messages_per_session, max_per_minute
         self.max_attachment_mb, self.report_path = max_attachment_mb, report_path
@@ -159,10 +162,13 @@ class MailMergeOperator(BaseOperator):
         map_index = -1 if map_index is None else map_index
         hook = SmtpConnHook(smtp_conn_id=self.smtp_conn_id)
         path = journal_path(self.journal_folder(), ti.dag_id, ti.run_id, ti.task_id, map_index)
+        hook.dkim_signer  # noqa: B018  # a DKIM key that cannot be used fails the task before any row is read
+        # The check pass composes every row only to check it; signing (an RSA signature per row) waits for the send.
+        signing = {"on": False}
         with Outcomes() as outcomes, Journal(path, ti.try_number, fsync=self.journal_fsync) as journal:
             merge = Merge(
                 rows=self._row_source(),
-                prepare=self._message_factory(context, hook, (ti.dag_id, ti.task_id, ti.run_id, map_index)),
+                prepare=self._message_factory(context, hook, (ti.dag_id, ti.task_id, ti.run_id, map_index), signing),
                 send=lambda message, on_commit: hook.send(message, on_commit=on_commit),
                 close_session=lambda: hook.get_conn().close(),
                 journal=journal,
@@ -176,6 +182,7 @@ class MailMergeOperator(BaseOperator):
             if merge.done:
                 self.log.info("Journal %s: %d rows done by earlier tries are not sent again.", path, len(merge.done))
             check = merge.check()
+            signing["on"] = True
             self.log.info("Checked %d rows: %d to send, %d bad.", check.rows, check.valid, check.bad)
             try:
                 with hook:
@@ -232,7 +239,9 @@ class MailMergeOperator(BaseOperator):
 
         return columns, batches()
 
-    def _message_factory(self, context: Context, hook: Any, identity: tuple[Any, ...]) -> Any:
+    def _message_factory(
+        self, context: Context, hook: Any, identity: tuple[Any, ...], signing: dict[str, bool] | None = None
+    ) -> Any:
         """``prepare(key, row) -> WireMessage``: render the fields for the row, then check and compose them."""
         from airflow_provider_smtpconn.exceptions import InvalidMessageError
         from airflow_provider_smtpconn.merge.templates import compile_field, variables_for
@@ -269,7 +278,7 @@ class MailMergeOperator(BaseOperator):
                 if not default_sender:
                     default_sender.append(hook.from_email)  # read once, not per row
                 values["from_email"] = default_sender[0]
-            return _compose_row(values, hook, (*identity, key), max_mb)
+            return _compose_row(values, hook, (*identity, key), max_mb, sign=signing is None or signing["on"])
 
         return prepare
 
@@ -315,10 +324,12 @@ def _resolve(value: Any, context: Any) -> Any:
     return value
 
 
-def _compose_row(values: dict[str, Any], hook: Any, identity: tuple[Any, ...], max_mb: float) -> Any:
+def _compose_row(
+    values: dict[str, Any], hook: Any, identity: tuple[Any, ...], max_mb: float, *, sign: bool = True
+) -> Any:
     """One row's rendered fields -> its ``WireMessage``, through the one send path's ``prepare_email`` (the same
-    checks and errors as ``SendEmailOperator``).
+    checks and errors as ``SendEmailOperator``); signed with DKIM if ``sign`` and the connection says so.
     """
     from airflow_provider_smtpconn.sending import EmailRequest, prepare_email
 
-    return prepare_email(EmailRequest(**values, max_attachment_mb=max_mb), hook, identity=identity)
+    return prepare_email(EmailRequest(**values, max_attachment_mb=max_mb), hook, identity=identity, sign=sign)

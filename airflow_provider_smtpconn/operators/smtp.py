@@ -36,6 +36,9 @@ class SendEmailOperator(EmailTemplating, BaseOperator):
     :param max_attachment_mb: The largest single attachment, overriding the connection's (templated).
     :param inline_css: Move the rules of a ``<style>`` block in ``html`` into ``style`` attributes, which Gmail
         and Outlook keep (default ``True``; only when there is a ``<style>`` block) (templated).
+    :param list_unsubscribe: Where recipients unsubscribe: an ``https://`` URL (one-click, RFC 8058: the
+        receiver POSTs ``List-Unsubscribe=One-Click`` to it) and/or ``mailto:`` URIs, one text or a list; sent as
+        ``List-Unsubscribe`` (RFC 2369) and ``List-Unsubscribe-Post`` (templated).
     :param smtp_conn_id: The ``smtpconn`` connection (templated).
     :param dry_run: Build the message and write it to an ``.eml`` file instead of sending it.
     :return: ``message_id``, ``accepted``, ``refused``, ``size_bytes`` (and ``eml_path`` for a dry run).
@@ -61,6 +64,7 @@ class SendEmailOperator(EmailTemplating, BaseOperator):
         on_refused: str = "fail",
         max_attachment_mb: float | None = None,
         inline_css: bool = True,
+        list_unsubscribe: str | list[str] | None = None,
         smtp_conn_id: str = "smtpconn_default",
         dry_run: bool = False,
         **kwargs: Any,
@@ -80,6 +84,7 @@ class SendEmailOperator(EmailTemplating, BaseOperator):
         self.on_refused = on_refused
         self.max_attachment_mb = max_attachment_mb
         self.inline_css = inline_css
+        self.list_unsubscribe = list_unsubscribe
         self.smtp_conn_id = smtp_conn_id
         # BaseOperator.dry_run() is a method (it renders templates and logs them): keep the flag apart.
         self.write_eml_only = dry_run

@@ -201,7 +201,27 @@ OPERATOR_CASES: list[tuple[str, dict[str, Any], type[Exception], tuple[str, ...]
         AttachmentError,
         ("attachments", "'[not, a literal]'"),
     ),
+    (
+        "list_unsubscribe: http",
+        {"list_unsubscribe": "http://example.org/u"},
+        InvalidMessageError,
+        ("list_unsubscribe", "'http://example.org/u'", "https"),
+    ),
+    (
+        "list_unsubscribe: two https URLs",
+        {"list_unsubscribe": ["https://example.org/a", "https://example.org/b"]},
+        InvalidMessageError,
+        ("list_unsubscribe", "2 https URLs"),
+    ),
+    (
+        "list_unsubscribe: encoded line break",
+        {"list_unsubscribe": "https://example.org/u?x==?utf-8?q?=0A?=Bcc:x@example.net"},
+        InvalidMessageError,
+        ("list_unsubscribe", "decodes to a line break"),
+    ),
 ]
+
+MALFORMED_KEY = "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END PRIVATE KEY-----\n"
 
 # (id, connection fields or extras, texts the message must contain). Extras are merged into BASE_EXTRA; the keys
 # host/port/login/extra_raw set the connection itself.
@@ -243,6 +263,19 @@ CONNECTION_CASES: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
     ),
     ("extra: not JSON", {"extra_raw": "{not json"}, ("extra", "not valid JSON")),
     ("extra: not an object", {"extra_raw": "[1, 2]"}, ("extra", "not a JSON object")),
+    ("message_id_domain: not a domain", {"message_id_domain": "mail example"}, ("message_id_domain", "'mail example'")),
+    ("dkim_domain: not a domain", {"dkim_domain": "-bad-.org"}, ("dkim_domain", "'-bad-.org'")),
+    ("dkim: selector and key missing", {"dkim_domain": "example.org"}, ("dkim_selector and dkim_private_key",)),
+    (
+        "dkim_private_key: malformed",
+        {"dkim_domain": "example.org", "dkim_selector": "s1", "dkim_private_key": MALFORMED_KEY},
+        ("dkim_private_key", "not a readable RSA private key"),
+    ),
+    (
+        "dkim_private_key: no such file",
+        {"dkim_domain": "example.org", "dkim_selector": "s1", "dkim_private_key": "/no/such/dkim.pem"},
+        ("dkim_private_key", "neither a PEM private key nor the path"),
+    ),
 ]
 
 
@@ -283,7 +316,7 @@ def _check_message(case_id: str, text: str, shows: tuple[str, ...]) -> None:
     assert "\n" not in text and "\r" not in text, f"{case_id}: not one line: {text!r}"
     for expected in shows:
         assert expected in text, f"{case_id}: {expected!r} not in {text!r}"
-    assert PASSWORD not in text
+    assert PASSWORD not in text and "bm90IGEga2V5" not in text
     assert len(re.findall(r"[.!?](?:\s|$)", text.rstrip(".") + ".")) <= 3, f"{case_id}: rambling: {text!r}"
 
 

@@ -91,7 +91,6 @@ def test_message_id_is_stable_for_one_identity_and_random_without() -> None:
     assert re.fullmatch(r"<[0-9a-f]{32}@example\.org>", stable)
     assert stable == make_message_id("example.org", "dag", "task", "run", 1)
     assert stable != make_message_id("example.org", "dag", "task", "run", 2)
-    assert make_message_id("") != make_message_id("")
-    assert make_message_id("").endswith("@localhost>")
+    assert make_message_id("example.org") != make_message_id("example.org")
     first, second = (compose(identity=("d", "t", "r")).message["Message-ID"] for _ in range(2))
     assert first == second == make_message_id("example.org", "d", "t", "r")
