@@ -242,7 +242,7 @@ def test_a_session_without_renewal_would_be_refused_by_the_server(endpoint, mail
         hook.send(message(0))
         clock.advance(700)
         session = hook.get_conn()
-        session._renew_stale_token = lambda: None  # type: ignore[method-assign]
+        session.renew_stale_token = lambda: None  # type: ignore[method-assign]
         with pytest.raises(SmtpPermanentError) as caught:
             session.send(message(1))
     assert "530" in str(caught.value)
