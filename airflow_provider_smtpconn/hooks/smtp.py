@@ -16,14 +16,14 @@ except ImportError:  # pragma: no cover - Airflow 3.0
     from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined,unused-ignore]  # 3.0 only
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from email.message import Message
 
     from airflow.sdk import Connection
 
     from airflow_provider_smtpconn.envelope import Envelope
     from airflow_provider_smtpconn.smtp_settings import SmtpSettings
-    from airflow_provider_smtpconn.transaction import Outgoing
+    from airflow_provider_smtpconn.transaction import Outgoing, SendOutcome
     from airflow_provider_smtpconn.transport import SendResult, SmtpSession
 
 
@@ -31,7 +31,7 @@ class SmtpConnHook(BaseHook):
     """Send email through an ``smtpconn`` connection.
 
     Used as a context manager it keeps one SMTP session open for many messages and sends QUIT on exit;
-    otherwise each :meth:`send` opens and closes its own.
+    otherwise each :meth:`send` (or :meth:`send_many`) opens and closes its own.
 
     :param smtp_conn_id: The Airflow connection to use.
     """
@@ -124,6 +124,16 @@ class SmtpConnHook(BaseHook):
             self._session = SmtpSession(self.settings)
         return self._session
 
+    def new_session(self) -> SmtpSession:
+        """A new SMTP session over this connection, apart from the hook's own (for sessions side by side);
+        use it as a context manager, which sends QUIT on exit.
+
+        :raises SmtpConfigError: if a field of the connection is invalid.
+        """
+        from airflow_provider_smtpconn.transport import SmtpSession
+
+        return SmtpSession(self.settings)
+
     def __enter__(self) -> SmtpConnHook:
         self.get_conn()
         return self
@@ -150,6 +160,22 @@ class SmtpConnHook(BaseHook):
             return self._session.send(message, envelope=envelope, on_commit=on_commit)
         with self as hook:
             return hook.get_conn().send(message, envelope=envelope, on_commit=on_commit)
+
+    def send_many(
+        self, messages: Iterable[Message | Outgoing], *, on_commit: Callable[[str], object] | None = None
+    ) -> list[SendOutcome]:
+        """Send the messages in order over one session: pipelined when the server offers PIPELINING, each message's
+        envelope in the same write as the previous message's final dot (one round trip per message).
+
+        :param messages: ``email.message.EmailMessage`` objects (envelope from their headers) or ``Outgoing`` ones.
+        :param on_commit: Called with a message's Message-ID right before its final ``.``.
+        :return: One ``SendOutcome`` per message, in order, holding its ``SendResult`` or its error; see
+            :meth:`SmtpSession.send_many`. Only a connection field that is invalid is raised (before connecting).
+        """
+        if self._session is not None:
+            return self._session.send_many(messages, on_commit=on_commit)
+        with self as hook:
+            return hook.get_conn().send_many(messages, on_commit=on_commit)
 
     def test_connection(self) -> tuple[bool, str]:
         """Connect, TLS, EHLO, AUTH and NOOP, sending no mail; never raises."""
