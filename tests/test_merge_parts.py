@@ -166,6 +166,12 @@ def test_rate_limiter_spaces_message_starts():
         RateLimiter(0)
 
 
+@pytest.mark.parametrize("sessions", [0, 11, 2.0, "2", True])
+def test_sessions_is_a_whole_number_from_one_to_ten(tmp_path, sessions):
+    with pytest.raises(InvalidMessageError, match=rf"^sessions {sessions!r} is not a whole number from 1 to 10: "):
+        _merge(tmp_path, [], sessions=sessions)
+
+
 def test_session_budget():
     budget = SessionBudget(2)
     assert [budget.spend() for _ in range(5)] == [False, True, False, True, False]

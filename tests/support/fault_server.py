@@ -595,6 +595,7 @@ class _FaultSMTP(SMTP):
         while (line := await self._reader.readuntil(b"\r\n")) != b".\r\n":
             lines.append(line)
         self._in_body = False
+        self._set_post_data_state()  # the transaction is over, as after any data section
         fault = self._fault
         fault._record_command(".", self._flights)
         with fault._lock:
