@@ -177,6 +177,7 @@ class MailMergeOperator(BaseOperator):
                 on_bad_row=str(self.on_bad_row).strip().lower(),
                 max_failures=self.max_failures,
             )
+            _ = hook.settings  # every connection field checked here, once, before the sessions share it
             merge.done = journal.load()
             if merge.done:
                 self.log.info("Journal %s: %d rows done by earlier tries are not sent again.", path, len(merge.done))
