@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from airflow_provider_smtpconn.oauth import AccessToken
     from airflow_provider_smtpconn.stream import MessageStream
 
-__all__ = ["Envelope", "SendOutcome", "SendResult", "SmtpSession", "SmtpSettings"]  # Envelope..SmtpSettings as in 0.1
+__all__ = ["Envelope", "SendOutcome", "SendResult", "SmtpSession", "SmtpSettings"]  # importable here, as in 0.1
 
 log = logging.getLogger(__name__)
 
