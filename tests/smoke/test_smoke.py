@@ -231,3 +231,42 @@ def test_email_backend_sends_email_on_failure(smtp_server, smtp_conn, monkeypatc
     assert received.rcpt_tos == ["ops@example.org"]
     assert received.mail_from == "airflow@example.org"  # the connection's from_email, not "airflow@airflow"
     assert "backend boom" in received.message.get_body(("html",)).get_content()
+
+
+def test_convert_connection_reads_an_official_connection_from_the_db():
+    """The installed ``smtpconn`` script, from a shell: a connection made in the UI lives in the metadata DB."""
+    import json
+    import shlex
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.add(
+            Connection(
+                conn_id="smoke_smtp",
+                conn_type="smtp",
+                host="smtp.example.com",
+                login="me@example.com",
+                password="official-secret-pw",
+                extra=json.dumps({"disable_ssl": True, "from_email": "me@example.com"}),
+            )
+        )
+    script = str(Path(sys.executable).with_name("smtpconn"))
+    env = {**os.environ, "AIRFLOW__CORE__FERNET_KEY": ""}  # the row is stored as this process wrote it
+    found, missing = (
+        subprocess.run([script, "convert-connection", conn_id], env=env, capture_output=True, text=True, timeout=120)
+        for conn_id in ("smoke_smtp", "no_such_connection")
+    )
+
+    assert found.returncode == 0, found.stderr
+    assert "official-secret-pw" not in found.stdout
+    (line,) = [line for line in found.stdout.splitlines() if line.startswith("AIRFLOW_CONN_SMOKE_SMTP=")]
+    value = json.loads(shlex.split(line.partition("=")[2])[0])
+    assert (value["conn_type"], value["port"], value["password"]) == ("smtpconn", 25, "***")
+    assert value["extra"] == {"from_email": "me@example.com", "tls_mode": "starttls", "timeout": 30, "retry_limit": 5}
+    assert (missing.returncode, missing.stdout) == (2, "")
+    assert "Airflow has no connection 'no_such_connection'" in missing.stderr
