@@ -195,14 +195,19 @@ def _send_test(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 
 def _convert_connection(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from airflow_provider_smtpconn.connection_convert import convert, read_connection, report
-    from airflow_provider_smtpconn.exceptions import SmtpConfigError
+    import contextlib
 
-    try:
-        converted = convert(read_connection(args.conn_id), new_conn_id=args.new_conn_id)
-    except SmtpConfigError as exc:
-        print(f"FAILED: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    from airflow_provider_smtpconn.connection_convert import convert, read_connection, report
+
+    # Airflow logs to the stdout it finds when first imported (here): to stderr, so stdout is the report alone.
+    with contextlib.redirect_stdout(sys.stderr):
+        from airflow_provider_smtpconn.exceptions import SmtpConfigError
+
+        try:
+            converted = convert(read_connection(args.conn_id), new_conn_id=args.new_conn_id)
+        except SmtpConfigError as exc:
+            print(f"FAILED: {exc}")
+            return EXIT_USAGE
     print(report(converted, args.conn_id, show_secrets=args.show_secrets))
     return EXIT_OK
 

@@ -14,8 +14,8 @@ The official hook (``airflow/providers/smtp/hooks/smtp.py``) reads its connectio
 - ``ssl_context`` ``none`` turns off certificate checks; ``subject_template`` and ``html_content_template`` are
   paths of default bodies.
 
-What has no equivalent comes back as one sentence per thing in :attr:`ConvertedConnection.notes`. Nothing here
-imports Airflow: the caller passes the connection's plain values (:meth:`OfficialConnection.from_airflow`).
+What has no equivalent comes back as one sentence per thing in :attr:`ConvertedConnection.notes`. Only
+:func:`read_connection` imports Airflow, when called: :func:`convert` works on plain values.
 """
 
 from __future__ import annotations
@@ -33,13 +33,10 @@ from airflow_provider_smtpconn.smtp_settings import is_loopback
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-OFFICIAL_CONN_TYPE = "smtp"
-SECRET_MASK = "***"
+OFFICIAL_CONN_TYPE, SECRET_MASK = "smtp", "***"
 #: The official hook's defaults for the extras it reads (``SmtpHook`` properties and ``_get_oauth2_token``).
-OFFICIAL_TIMEOUT = 30
-OFFICIAL_RETRY_LIMIT = 5
-OFFICIAL_TENANT_ID = "common"
-OFFICIAL_SCOPE = "https://outlook.office.com/.default"
+OFFICIAL_TIMEOUT, OFFICIAL_RETRY_LIMIT = 30, 5
+OFFICIAL_TENANT_ID, OFFICIAL_SCOPE = "common", "https://outlook.office.com/.default"
 _OAUTH2_EXTRAS = ("access_token", "client_id", "client_secret", "tenant_id", "scope")
 #: Every extra the official hook or its operator and notifier read.
 OFFICIAL_EXTRAS = frozenset(
@@ -63,7 +60,7 @@ class OfficialConnection:
 
     @classmethod
     def from_airflow(cls, conn: Any) -> OfficialConnection:
-        """Read an ``airflow.sdk.Connection`` (or the Airflow 3.0 model): its fields and ``extra_dejson``."""
+        """Read an Airflow ``Connection``: its fields and ``extra_dejson``."""
         return cls(conn.conn_id, conn.conn_type, conn.host, conn.port, conn.login, conn.password, conn.extra_dejson)
 
 
