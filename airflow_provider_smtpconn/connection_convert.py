@@ -14,8 +14,8 @@ The official hook (``airflow/providers/smtp/hooks/smtp.py``) reads its connectio
 - ``ssl_context`` ``none`` turns off certificate checks; ``subject_template`` and ``html_content_template`` are
   paths of default bodies.
 
-What has no equivalent comes back as one sentence per thing in :attr:`ConvertedConnection.notes`. Only
-:func:`read_connection` imports Airflow, when called: :func:`convert` works on plain values.
+What has no equivalent comes back as one sentence per thing in :attr:`ConvertedConnection.notes`. Nothing comes
+from Airflow at import time: :func:`read_connection` reads through it when called; :func:`convert` takes plain values.
 """
 
 from __future__ import annotations
