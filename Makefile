@@ -1,36 +1,62 @@
-# Two virtual environments, each made and filled by whichever target needs it first: .venv with the current
-# Airflow for everything, .venv-floor with the lowest Airflow the package declares, for the smoke suite.
+# Virtual environments, each made and filled by whichever target needs it first: .venv with the current Airflow
+# and the checkout installed editable, for everything; one .venv-airflow-<minor> per older Airflow minor, holding
+# exactly that minor's frozen constraint set (tests/smoke/constraints-airflow-<minor>.txt) and the built wheel,
+# for the smoke suite. A minor's environment is made anew whenever its constraint file changes.
+SHELL  := /bin/bash
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-FLOOR_VENV        ?= .venv-floor
-FLOOR_BIN         := $(FLOOR_VENV)/bin
-FLOOR_CONSTRAINTS := tests/smoke/constraints-floor.txt
+DIST   := dist
+SMOKE_MINORS  := $(patsubst tests/smoke/constraints-airflow-%.txt,%,$(wildcard tests/smoke/constraints-airflow-*.txt))
+SMOKE_TARGETS := $(addprefix test-airflow-,$(SMOKE_MINORS))
 
-.PHONY: test test-floor lint demo bench clean
+.PHONY: test dist test-wheel smoke-wheel $(SMOKE_TARGETS) lint demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(FLOOR_BIN)/python:
-	$(PYTHON) -m venv $(FLOOR_VENV)
-	$(FLOOR_BIN)/pip install --quiet --upgrade pip
+.venv-airflow-%/bin/python: tests/smoke/constraints-airflow-%.txt
+	rm -rf .venv-airflow-$*
+	$(PYTHON) -m venv .venv-airflow-$*
+	.venv-airflow-$*/bin/pip install --quiet --upgrade pip
 
-# The whole test suite: environment, install, lint, format check, type check, tests on the current Airflow;
-# then the smoke suite on the lowest Airflow declared.
+# The whole test suite: environment, install, lint, format and type checks, the sdist and wheel built and checked,
+# every test on the current Airflow (tests/test_wheel.py reads the files just built); then the smoke suite against
+# the built wheel on each older Airflow minor.
 test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
-	$(MAKE) test-floor
+	$(MAKE) dist
+	SMTPCONN_DIST=$(DIST) $(BIN)/python -m pytest
+	$(MAKE) smoke-wheel
 
-# The smoke suite (tests/smoke) on the floor: Airflow as pinned in $(FLOOR_CONSTRAINTS).
-test-floor: $(FLOOR_BIN)/python
-	$(FLOOR_BIN)/pip install --quiet -c $(FLOOR_CONSTRAINTS) -e '.[smoke]' WTForms
-	SMTPCONN_FLOOR_RUN=1 $(FLOOR_BIN)/python -m pytest -m smoke tests/smoke
+# The sdist and the wheel, built with the standard front end (the wheel from the sdist), and their metadata
+# checked as the package index would.
+dist: $(BIN)/python
+	$(BIN)/pip install --quiet build twine
+	rm -rf $(DIST)
+	$(BIN)/python -m build --outdir $(DIST) .
+	$(BIN)/twine check --strict $(DIST)/*
+
+# Build, then the smoke suite against the wheel on each older Airflow minor.
+test-wheel: dist
+	$(MAKE) smoke-wheel
+
+smoke-wheel: $(SMOKE_TARGETS)
+
+# One minor: the wheel in dist/ installed (not editable) with that minor's constraints, the environment checked
+# to hold exactly the frozen set, then tests/smoke run from a temporary folder outside the checkout.
+$(SMOKE_TARGETS): test-airflow-%: .venv-airflow-%/bin/python
+	.venv-airflow-$*/bin/pip uninstall --quiet --yes airflow-provider-smtpconn
+	wheel=$$(ls $(DIST)/airflow_provider_smtpconn-*.whl) && \
+		.venv-airflow-$*/bin/pip install --quiet -c tests/smoke/constraints-airflow-$*.txt "$$wheel[smoke]" WTForms
+	diff <(.venv-airflow-$*/bin/pip freeze --exclude airflow-provider-smtpconn) \
+		<(grep -v '^#' tests/smoke/constraints-airflow-$*.txt) \
+		|| { echo ".venv-airflow-$* is not its constraint set: rm -rf .venv-airflow-$* and run again"; exit 1; }
+	$(BIN)/python tests/smoke/outside_checkout.py .venv-airflow-$*/bin/python tests/smoke/constraints-airflow-$*.txt
 
 # The quickstart: a local SMTP sink, a throwaway Airflow home, the report DAG run end to end.
 demo: $(BIN)/python
@@ -48,4 +74,4 @@ lint: $(BIN)/python
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) $(FLOOR_VENV) .demo build dist *.egg-info
+	rm -rf $(VENV) .venv-airflow-* .demo build $(DIST) *.egg-info

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 DATA_SIZE_LIMIT = 256 * 1024 * 1024  # aiosmtpd's default (32 MiB) is below a 25 MiB file in base64
 
@@ -28,18 +29,20 @@ class CountingHandler:
         return "250 OK"
 
 
-def main() -> None:
+def main(handler: CountingHandler | None = None, protocol: Any = None) -> None:
+    """Serve until stdin closes: ``handler`` (a :class:`CountingHandler`) behind ``protocol`` (aiosmtpd's SMTP)."""
     import asyncio
     import threading
 
     from aiosmtpd.smtp import SMTP
 
     logging.getLogger("mail.log").setLevel(logging.WARNING)
-    handler = CountingHandler()
+    counting = handler or CountingHandler()
+    smtp = protocol or SMTP
     loop = asyncio.new_event_loop()
     server = loop.run_until_complete(
         loop.create_server(
-            lambda: SMTP(handler, data_size_limit=DATA_SIZE_LIMIT, hostname="sink.localhost"),
+            lambda: smtp(counting, data_size_limit=DATA_SIZE_LIMIT, hostname="sink.localhost"),
             host="127.0.0.1",
             port=0,
         )
@@ -49,7 +52,7 @@ def main() -> None:
     def answer() -> None:
         for line in sys.stdin:
             if line.strip() == "count":
-                print(f"{handler.messages} {handler.bytes}", flush=True)
+                print(f"{counting.messages} {counting.bytes}", flush=True)
         loop.call_soon_threadsafe(loop.stop)
 
     print(f"PORT {port}", flush=True)

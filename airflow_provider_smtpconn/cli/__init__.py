@@ -3,6 +3,7 @@
 ``smtpconn sink``       a loopback SMTP server that accepts every message and stores it in a Maildir.
 ``smtpconn check``      the hook's ``test_connection()`` for an ``smtpconn`` connection (sends no mail).
 ``smtpconn send-test``  one short test email through a connection (Airflow itself cannot send one).
+``smtpconn convert-connection``  an official ``smtp`` connection printed as the equivalent ``smtpconn`` one.
 
 Airflow and aiosmtpd are imported inside the subcommands, so ``smtpconn --help`` answers at once.
 """
@@ -74,7 +75,7 @@ def _add_sink_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``smtpconn`` and its three subcommands."""
+    """The argument parser of ``smtpconn`` and its subcommands."""
     parser = argparse.ArgumentParser(
         prog="smtpconn",
         description="A local SMTP sink, and tools to check an Airflow 'smtpconn' connection or send a test email.",
@@ -103,6 +104,19 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--from", dest="from_email", metavar="ADDR", help="sender (default: the connection's)")
     send.add_argument("--subject", default="smtpconn test email", help="subject (default: %(default)r)")
     send.set_defaults(handler=_send_test, parser=send)
+
+    convert = sub.add_parser(
+        "convert-connection",
+        help="print an smtp connection (apache-airflow-providers-smtp) as the equivalent smtpconn connection",
+        description="Read an Airflow connection of type smtp and print the equivalent smtpconn connection as an "
+        "AIRFLOW_CONN_<ID> line and as an airflow connections add command, then one line per setting that is not "
+        "carried over. Secrets are shown as *** unless --show-secrets. Exit code 2 if the connection is missing "
+        "or not of type smtp.",
+    )
+    convert.add_argument("conn_id", metavar="CONN_ID", help="the smtp connection's id, e.g. smtp_default")
+    convert.add_argument("--new-conn-id", metavar="ID", help="the new connection's id (default: CONN_ID)")
+    convert.add_argument("--show-secrets", action="store_true", help="print the password and OAuth2 secrets")
+    convert.set_defaults(handler=_convert_connection, parser=convert)
     return parser
 
 
@@ -175,6 +189,27 @@ def _send_test(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     print(f"Refused:    {refused or '(none)'}")
     print(f"Size:       {result.size_bytes} bytes")
     return EXIT_FAILED if result.refused else EXIT_OK
+
+
+# -- convert-connection -----------------------------------------------------------------------------
+
+
+def _convert_connection(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import contextlib
+
+    from airflow_provider_smtpconn.cli.convert import convert, read_connection, report
+
+    # Airflow logs to the stdout it finds when first imported (here): to stderr, so stdout is the report alone.
+    with contextlib.redirect_stdout(sys.stderr):
+        from airflow_provider_smtpconn.exceptions import SmtpConfigError
+
+        try:
+            converted = convert(read_connection(args.conn_id), new_conn_id=args.new_conn_id)
+        except SmtpConfigError as exc:
+            print(f"FAILED: {exc}")
+            return EXIT_USAGE
+    print(report(converted, args.conn_id, show_secrets=args.show_secrets))
+    return EXIT_OK
 
 
 # -- sink -------------------------------------------------------------------------------------------

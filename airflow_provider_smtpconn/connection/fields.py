@@ -32,6 +32,8 @@ AUTH_MECHANISMS = ("auto", "PLAIN", "LOGIN", "CRAM-MD5")
 DEFAULT_PORTS = {"starttls": 587, "implicit": 465, "none": 25}
 #: Where ``oauth2_provider`` fetches XOAUTH2 tokens (see ``oauth.py``).
 OAUTH2_PROVIDERS = ("microsoft", "google", "token_url")
+#: ``auto`` pipelines (RFC 2920) when the server offers PIPELINING; ``off`` sends one command at a time.
+PIPELINING_MODES = ("auto", "off")
 
 
 # -- the declaration -------------------------------------------------------------------------------
@@ -297,6 +299,21 @@ FIELDS: tuple[ConnectionField, ...] = (
         number(minimum=0, maximum=3600),
         default=1.0,
         setting="retry_wait",
+    ),
+    ConnectionField(
+        "pipelining",
+        "Pipelining",
+        "Automatic: when the server offers PIPELINING (RFC 2920), a message's MAIL, RCPT and DATA go in one write, "
+        "and the next message's with the previous one's final dot. Off: one command at a time, for a server that "
+        "offers it but misbehaves.",
+        _nullable(
+            "string",
+            enum=list(PIPELINING_MODES),
+            values_display={"auto": "Automatic (when offered)", "off": "Off (one command at a time)"},
+        ),
+        choice(PIPELINING_MODES[1:], auto="auto"),
+        default="auto",
+        setting="pipelining",
     ),
     ConnectionField(
         "max_attachment_mb",

@@ -12,7 +12,7 @@ from airflow_provider_smtpconn.exceptions import SmtpConfigError, SmtpProviderEr
 from airflow_provider_smtpconn.version_compat import BaseHook
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from email.message import Message
 
     from airflow.sdk import Connection
@@ -22,14 +22,14 @@ if TYPE_CHECKING:
     from airflow_provider_smtpconn.message.writer import WireMessage
     from airflow_provider_smtpconn.smtp.session import SmtpSession
     from airflow_provider_smtpconn.smtp.settings import SmtpSettings
-    from airflow_provider_smtpconn.smtp.transaction import SendResult
+    from airflow_provider_smtpconn.smtp.transaction import SendOutcome, SendResult
 
 
 class SmtpConnHook(BaseHook):
     """Send email through an ``smtpconn`` connection.
 
     Used as a context manager it keeps one SMTP session open for many messages and sends QUIT on exit;
-    otherwise each :meth:`send` opens and closes its own.
+    otherwise each :meth:`send` (or :meth:`send_many`) opens and closes its own.
 
     :param smtp_conn_id: The Airflow connection to use.
     """
@@ -153,6 +153,16 @@ class SmtpConnHook(BaseHook):
             self._session = SmtpSession(self.settings)
         return self._session
 
+    def new_session(self) -> SmtpSession:
+        """A new SMTP session over this connection, apart from the hook's own (for sessions side by side);
+        use it as a context manager, which sends QUIT on exit.
+
+        :raises SmtpConfigError: if a field of the connection is invalid.
+        """
+        from airflow_provider_smtpconn.smtp.session import SmtpSession
+
+        return SmtpSession(self.settings)
+
     def __enter__(self) -> SmtpConnHook:
         self.get_conn()
         return self
@@ -193,6 +203,37 @@ class SmtpConnHook(BaseHook):
             return self._session.send(wire, on_commit=on_commit)
         with self as hook:
             return hook.get_conn().send(wire, on_commit=on_commit)
+
+    def send_many(
+        self, messages: Iterable[Message | WireMessage], *, on_commit: Callable[[str], object] | None = None
+    ) -> list[SendOutcome]:
+        """Send the messages in order over one session: pipelined when the server offers PIPELINING, each message's
+        envelope in the same write as the previous message's final dot (one round trip per message).
+
+        :param messages: ``email.message.EmailMessage`` objects (written at the door as for :meth:`send`; one that
+            cannot be, say without a recipient, gets its error as its outcome) or ``WireMessage`` ones.
+        :param on_commit: Called with a message's Message-ID right before its final ``.``.
+        :return: One ``SendOutcome`` per message, in order, holding its ``SendResult`` or its error; see
+            :meth:`SmtpSession.send_many`. Only a connection field that is invalid is raised (before connecting).
+        """
+        from airflow_provider_smtpconn.exceptions import InvalidMessageError
+        from airflow_provider_smtpconn.message.writer import WireMessage, from_email_message
+        from airflow_provider_smtpconn.smtp.transaction import SendOutcome
+
+        refused: dict[int, SendOutcome] = {}
+        wires: list[WireMessage] = []
+        for index, message in enumerate(messages):
+            try:
+                wires.append(message if isinstance(message, WireMessage) else from_email_message(message))
+            except InvalidMessageError as exc:
+                given = message.get("Message-ID") if not isinstance(message, WireMessage) else message.message_id
+                refused[index] = SendOutcome(str(given or "").strip(), error=exc)
+        if self._session is not None:
+            sent = iter(self._session.send_many(wires, on_commit=on_commit))
+        else:
+            with self as hook:
+                sent = iter(hook.get_conn().send_many(wires, on_commit=on_commit))
+        return [refused[i] if i in refused else next(sent) for i in range(len(wires) + len(refused))]
 
     def test_connection(self) -> tuple[bool, str]:
         """Connect, TLS, EHLO, AUTH and NOOP, sending no mail; never raises."""

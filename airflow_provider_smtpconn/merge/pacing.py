@@ -1,16 +1,32 @@
-"""How fast a merge sends: at most ``max_per_minute`` messages, evenly spaced, and a new session every
-``messages_per_session`` messages (many relays cap messages per connection).
+"""How fast a merge sends: at most ``max_per_minute`` messages, evenly spaced, over ``sessions`` connections at
+once, and a new session every ``messages_per_session`` messages (many relays cap messages per connection).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtpconn.connection.parsers import check_number
+from airflow_provider_smtpconn.exceptions import InvalidMessageError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+
+#: The most SMTP sessions one merge opens at once.
+MAX_SESSIONS = 10
+
+
+def session_count(sessions: Any) -> int:
+    """``sessions`` checked: a whole number from 1 to :data:`MAX_SESSIONS`; raises :class:`InvalidMessageError`."""
+    if isinstance(sessions, bool) or not isinstance(sessions, int) or not 1 <= sessions <= MAX_SESSIONS:
+        raise InvalidMessageError(
+            f"sessions {sessions!r} is not a whole number from 1 to {MAX_SESSIONS}: relays limit the connections one "
+            "client may hold open at once, so to send faster still, map the operator over chunks of the rows."
+        )
+    return sessions
 
 
 def positive_number(name: str, value: Any, *, integer: bool = False) -> float | None:
@@ -22,7 +38,8 @@ def positive_number(name: str, value: Any, *, integer: bool = False) -> float | 
 
 class RateLimiter:
     """A token bucket of capacity one: messages start at least ``60 / max_per_minute`` seconds apart, so no
-    60-second window holds more than ``max_per_minute`` of them. ``None`` means no limit.
+    60-second window holds more than ``max_per_minute`` of them. ``None`` means no limit. Thread-safe: the
+    sessions of one merge share it, so the limit is the whole merge's.
 
     :param clock: Seconds, monotonic (``time.monotonic``); :param sleep: Waits that many seconds.
     """
@@ -39,18 +56,23 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._next: float | None = None
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Take the next start: the seconds until it (0.0 when that is now). The caller waits them."""
+        if not self.interval:
+            return 0.0
+        with self._lock:
+            now = self._clock()
+            start = now if self._next is None else max(now, self._next)
+            self._next = start + self.interval
+        return start - now
 
     def wait(self) -> float:
         """Wait until the next message may start; returns the seconds waited."""
-        if not self.interval:
-            return 0.0
-        now = self._clock()
-        waited = 0.0
-        if self._next is not None and now < self._next:
-            waited = self._next - now
+        waited = self.reserve()
+        if waited > 0:
             self._sleep(waited)
-            now = self._next
-        self._next = now + self.interval
         return waited
 
 

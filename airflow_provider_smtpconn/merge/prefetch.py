@@ -1,8 +1,8 @@
 """Preparing the next messages while the current one is on the wire: a thread runs ahead of the sender.
 
 Composing a message is CPU work; sending it is mostly waiting for the server's four replies. A thread that
-renders and composes up to ``depth`` rows ahead turns those waits into useful work. It only prepares: every send,
-journal line and outcome stays on the caller's thread, in row order.
+renders and composes up to ``depth`` rows ahead turns those waits into useful work. It only prepares: sends,
+journal lines and outcomes stay with its consumers (the merge's sessions, which may take from it side by side).
 """
 
 from __future__ import annotations
@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
 _END = object()
+#: What :meth:`Prefetch.take` returns after the last item.
+END = _END
+#: What :meth:`Prefetch.take` returns when no item is ready and it was not to wait.
+EMPTY = object()
 _PUT_WAIT = 0.1  # seconds between checks for a stop while the queue is full
 
 
@@ -23,7 +27,8 @@ class Prefetch:
     """Iterate ``items`` on a thread of its own, ``depth`` items ahead of the consumer.
 
     Use as a context manager; an exception raised by ``items`` is raised to the consumer where it happened.
-    Leaving the block early stops the thread (it finishes the item it is preparing).
+    Leaving the block early stops the thread (it finishes the item it is preparing). Several consumers may
+    :meth:`take` from it at once.
     """
 
     def __init__(self, items: Iterable[Any], depth: int = 32) -> None:
@@ -62,11 +67,20 @@ class Prefetch:
                 continue
         return False
 
-    def __iter__(self) -> Iterator[Any]:
-        while True:
-            item, error = self._queue.get()
+    def take(self, *, block: bool = True) -> Any:
+        """The next item; :data:`EMPTY` if none is ready and not ``block``; :data:`END` after the last one, to every
+        caller from then on. An exception raised by ``items`` is raised to the caller that reaches it.
+        """
+        try:
+            item, error = self._queue.get(block)
+        except queue.Empty:
+            return EMPTY
+        if item is _END:
+            self._queue.put((_END, None))  # for the other consumers; the producer has stopped, so there is room
             if error is not None:
                 raise error
-            if item is _END:
-                return
+        return item
+
+    def __iter__(self) -> Iterator[Any]:
+        while (item := self.take()) is not _END:
             yield item

@@ -1,47 +1,43 @@
 """The merge itself, in two passes over the rows: check every row, then send every row not yet done.
 
-Nothing here knows Airflow: the operator passes in how to build a row's message (``prepare``), how to send one
-(``send``), the journal, the pacing and the outcome log.
+Nothing here knows Airflow: the operator passes in how to build a row's message (``prepare``), how to open an
+SMTP session (``open_session``), the journal, the pacing and the outcome log.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from array import array
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtpconn.exceptions import (
     BadRowsError,
-    DeliveryUnknownError,
     InvalidMessageError,
-    RecipientsRefusedError,
-    SmtpPermanentError,
-    SmtpTemporaryError,
     TooManyFailuresError,
 )
 from airflow_provider_smtpconn.merge import journal as j
 from airflow_provider_smtpconn.merge import outcomes as o
+from airflow_provider_smtpconn.merge.pacing import SessionBudget, session_count
 from airflow_provider_smtpconn.merge.prefetch import Prefetch
+from airflow_provider_smtpconn.merge.recorder import Recorder
 from airflow_provider_smtpconn.merge.rows import RowKeyError, keyed
-from airflow_provider_smtpconn.smtp.replies import describe
+from airflow_provider_smtpconn.merge.sender import run_sessions, send_rows
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from airflow_provider_smtpconn.merge.journal import Earlier, Journal
     from airflow_provider_smtpconn.merge.outcomes import Outcomes
-    from airflow_provider_smtpconn.merge.pacing import RateLimiter, SessionBudget
-    from airflow_provider_smtpconn.smtp.session import SendResult
+    from airflow_provider_smtpconn.merge.pacing import RateLimiter
 
 log = logging.getLogger(__name__)
 
 ON_BAD_ROW = ("fail", "skip")
 BAD_ROWS_SHOWN = 10
-PROGRESS_SECONDS = 30.0
 
 
 @dataclass
@@ -65,21 +61,22 @@ class Merge:
     """One try of a merge. Call :meth:`check`, then :meth:`send_all`.
 
     :param rows: Iterable twice: ``(position, mapping)`` pairs (see :mod:`.rows`).
-    :param prepare: ``prepare(key, mapping)`` renders and composes the row's message (anything with a
-        ``message_id``: a ``message.writer.WireMessage``); raises :class:`InvalidMessageError` for a bad row.
-    :param send: ``send(prepared, on_commit=...)`` sends it over the open session and returns the
-        ``SendResult``; partial refusals are in the result, not raised (``sending.deliver`` with
-        ``on_refused="warn"``).
-    :param close_session: Ends the current SMTP session (the next send opens a new one).
+    :param prepare: ``prepare(key, mapping)`` renders and composes the row's message (a
+        ``message.writer.WireMessage``); raises :class:`InvalidMessageError` for a
+        bad row.
+    :param open_session: A new SMTP session (``SmtpConnHook.new_session``): its ``stream`` sends the rows,
+        pipelined when the server offers it; partial refusals are in the outcome, not raised.
+    :param sessions: How many sessions send side by side (one journal, one pacing for all).
+    :param messages_per_session: Each session starts a new connection after this many messages.
     """
 
     rows: Iterable[tuple[int, Mapping[str, Any]]]
     prepare: Callable[[str, Mapping[str, Any]], Any]
-    send: Callable[..., SendResult]
-    close_session: Callable[[], None]
+    open_session: Callable[[], Any]
     journal: Journal
     limiter: RateLimiter
-    budget: SessionBudget
+    sessions: int = 1
+    messages_per_session: int | None = None
     row_key: str | None = None
     on_bad_row: str = "fail"
     max_failures: Any = None
@@ -89,6 +86,8 @@ class Merge:
         if self.on_bad_row not in ON_BAD_ROW:
             raise InvalidMessageError(f"on_bad_row {self.on_bad_row!r} is not 'fail' or 'skip'.")
         o.failure_limit(self.max_failures, 0)  # checked before any row is read
+        session_count(self.sessions)
+        SessionBudget(self.messages_per_session)
 
     # -- pass 1 ---------------------------------------------------------------------------------------------
 
@@ -144,85 +143,60 @@ class Merge:
     # -- pass 2 ---------------------------------------------------------------------------------------------
 
     def send_all(self, outcomes: Outcomes, check: Check) -> None:
-        """Send every good row not done by an earlier try, recording each outcome in row order; raises
-        :class:`TooManyFailuresError` when ``max_failures`` is exceeded, and session-level errors as they come.
+        """Send every good row not done by an earlier try, over ``sessions`` sessions, recording each outcome in
+        row order; raises :class:`TooManyFailuresError` when ``max_failures`` is exceeded, and session-level
+        errors as they come (after the other sessions finish the message in hand).
 
-        A :class:`~.prefetch.Prefetch` thread renders and composes the next rows while this one waits for the
-        server; sends, journal lines and outcomes all happen here.
+        A :class:`~.prefetch.Prefetch` thread renders and composes the next rows while the sessions wait for the
+        server; journal lines and outcomes go through one :class:`~.recorder.Recorder`.
         """
-        limit = o.failure_limit(self.max_failures, check.valid + len(self.done))
-        progress = time.monotonic()
-        with Prefetch(self._ready(check)) as ready:
-            for key, status, payload in ready:
-                if status is not None:
-                    outcomes.add(key, status, *payload)
-                    continue
-                self._send_one(outcomes, key, payload)
-                if limit is not None and outcomes.failures > limit:
-                    raise TooManyFailuresError(
-                        f"{outcomes.failures} row(s) were refused, failed or are unknown, more than max_failures "
-                        f"{self.max_failures!r} allows ({limit} of {check.valid + len(self.done)}); the merge "
-                        f"stopped after row {key!r}. A retry sends only the rows not yet accepted."
-                    )
-                if time.monotonic() - progress > PROGRESS_SECONDS:
-                    progress = time.monotonic()
-                    done = sum(outcomes.counts.values())
-                    log.info("Mail merge: %d of %d rows done (%s).", done, check.rows, outcomes.counts)
+        total = check.valid + len(self.done)
+        limit = o.failure_limit(self.max_failures, total)
 
-    def _ready(self, check: Check) -> Iterator[tuple[str, str | None, Any]]:
-        """Every row in order: ``(key, None, message)`` to send, or ``(key, status, (message_id, try_number,
-        detail))`` for a row already decided (bad, a repeated key, or done by an earlier try).
+        def too_many(key: str) -> TooManyFailuresError:
+            return TooManyFailuresError(
+                f"{outcomes.failures} row(s) were refused, failed or are unknown, more than max_failures "
+                f"{self.max_failures!r} allows ({limit} of {total}); the merge stopped after row {key!r}. A retry "
+                "sends only the rows not yet accepted."
+            )
+
+        recorder = Recorder(self.journal, outcomes, limit=limit, too_many=too_many, total_rows=check.rows)
+        with Prefetch(self._ready(check)) as ready:
+            send = partial(send_rows, self.open_session, ready, recorder, self.limiter, self.messages_per_session)
+            try:
+                run_sessions(self.sessions, send, recorder)
+            finally:
+                recorder.close()
+        if recorder.error is not None:
+            raise recorder.error
+
+    def _ready(self, check: Check) -> Iterator[tuple[int, str, str | None, Any]]:
+        """Every row in order, with its position: ``(position, key, None, message)`` to send, or ``(position, key,
+        status, (message_id, try_number, detail))`` for a row already decided (bad, a repeated key, or done by an
+        earlier try).
         """
         seen_duplicates: set[int] = set()
         try_number = self.journal.try_number
-        for position, key, mapping in keyed(self.rows, self.row_key):
+        for index, (position, key, mapping) in enumerate(keyed(self.rows, self.row_key)):
             if isinstance(key, RowKeyError):
-                yield f"#{position}", o.SKIPPED, (None, try_number, f"row {position} {key}")
+                yield index, f"#{position}", o.SKIPPED, (None, try_number, f"row {position} {key}")
                 continue
             if check.duplicates and (digest := key_hash(key)) in check.duplicates:
                 if digest in seen_duplicates:
-                    yield key, o.SKIPPED, (None, try_number, "repeats the row_key of an earlier row")
+                    yield index, key, o.SKIPPED, (None, try_number, "repeats the row_key of an earlier row")
                     continue
                 seen_duplicates.add(digest)
             earlier = self.done.get(key)
             if earlier is not None:
                 status = (o.REFUSED if earlier.detail else o.SENT) if earlier.status == j.ACCEPTED else o.UNKNOWN
-                yield key, status, (earlier.message_id, earlier.try_number, earlier.detail)
+                yield index, key, status, (earlier.message_id, earlier.try_number, earlier.detail)
                 continue
             try:
                 message = self.prepare(key, mapping)
             except InvalidMessageError as exc:
-                yield key, o.SKIPPED, (None, try_number, j.describe(exc))
+                yield index, key, o.SKIPPED, (None, try_number, j.describe(exc))
                 continue
-            yield key, None, message
-
-    def _send_one(self, outcomes: Outcomes, key: str, message: Any) -> None:
-        journal = self.journal
-        message_id = message.message_id
-        self.limiter.wait()
-        try:
-            result = self.send(message, on_commit=lambda mid: journal.write(j.INTENT, key, mid))
-        except RecipientsRefusedError as exc:
-            detail = "refused " + describe(exc.refused)
-            self._record(outcomes, key, message_id, j.REFUSED, o.REFUSED, detail)
-        except DeliveryUnknownError as exc:
-            self._record(outcomes, key, message_id, j.UNKNOWN, o.UNKNOWN, str(exc))
-        except SmtpTemporaryError as exc:
-            if exc.code == 421:
-                raise  # the server is closing sessions: not this row's fault
-            self._record(outcomes, key, message_id, j.FAILED, o.FAILED, str(exc))
-        except SmtpPermanentError as exc:
-            self._record(outcomes, key, message_id, j.FAILED, o.FAILED, str(exc))
-        else:
-            detail = "refused " + describe(result.refused) if result.refused else ""
-            self._record(outcomes, key, message_id, j.ACCEPTED, o.REFUSED if detail else o.SENT, detail)
-        if self.budget.spend():
-            self.close_session()
-
-    def _record(self, outcomes: Outcomes, key: str, message_id: str, event: str, status: str, detail: str) -> None:
-        detail = j.describe(detail)
-        self.journal.write(event, key, message_id, detail)
-        outcomes.add(key, status, message_id, self.journal.try_number, detail)
+            yield index, key, None, message
 
 
 def _duplicates(hashes: array) -> set[int]:

@@ -1,4 +1,4 @@
-"""``MailMergeOperator``: one personalised email per row, over one SMTP session, never twice.
+"""``MailMergeOperator``: one personalised email per row, over one SMTP session or a few side by side, never twice.
 
 Only ``BaseOperator`` is imported here at parse time; the merge's parts (:mod:`airflow_provider_smtpconn.merge`),
 the hook and the transport are imported when the task runs.
@@ -46,7 +46,8 @@ def chunk_rows(rows: Sequence[Any], size: int) -> list[list[Any]]:
 
 
 class MailMergeOperator(BaseOperator):
-    """Send one personalised email per row over one SMTP session; a retry never resends an accepted row.
+    """Send one personalised email per row over one SMTP session (or ``sessions`` side by side), pipelined when
+    the server offers PIPELINING; a retry never resends an accepted row.
 
     Rows: ``rows`` (a list of dicts, or a list of lists plus ``columns``, often ``upstream.output``) or ``sql``
     run through the common-sql hook of ``conn_id`` (fetched ``batch_size`` rows at a time).
@@ -66,8 +67,12 @@ class MailMergeOperator(BaseOperator):
         lists the first bad rows by key; ``skip``: bad rows are reported as skipped, the others sent.
     :param max_failures: Rows refused, failed or unknown that are tolerated: a count (``int``), a fraction of the
         rows (``float`` below 1), or ``None`` for no limit. When exceeded, the merge stops and the task fails.
-    :param messages_per_session: Start a new SMTP session after this many messages (relays often cap it).
-    :param max_per_minute: Send at most this many messages a minute, evenly spaced.
+    :param messages_per_session: Start a new SMTP session after this many messages (relays often cap it); per
+        session.
+    :param max_per_minute: Send at most this many messages a minute, evenly spaced: for the whole task, over
+        every session.
+    :param sessions: How many SMTP sessions send side by side (1 to 10): each its own connection, with one
+        journal and one pacing for all.
     :param report_path: Also write every row's outcome as CSV here: a local path or an object storage URL
         such as ``s3://bucket/merge-{{ ds }}.csv`` (templated).
     :param journal_dir: The folder of the journal that records accepted rows; default: the
@@ -127,6 +132,7 @@ class MailMergeOperator(BaseOperator):
         max_failures: int | float | None = 0.1,
         messages_per_session: int | None = None,
         max_per_minute: float | None = None,
+        sessions: int = 1,
         max_attachment_mb: float | None = None,
         report_path: str | None = None,
         journal_dir: str | None = None,
@@ -144,6 +150,7 @@ class MailMergeOperator(BaseOperator):
         self.importance, self.headers, self.list_unsubscribe = importance, headers, list_unsubscribe
         self.on_bad_row, self.max_failures = on_bad_row, max_failures
         self.messages_per_session, self.max_per_minute = messages_per_session, max_per_minute
+        self.sessions = sessions
         self.max_attachment_mb, self.report_path = max_attachment_mb, report_path
         self.journal_dir, self.journal_fsync = journal_dir, journal_fsync
         self.max_xcom_outcomes, self.smtp_conn_id = max_xcom_outcomes, smtp_conn_id
@@ -154,7 +161,7 @@ class MailMergeOperator(BaseOperator):
         from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
         from airflow_provider_smtpconn.merge.journal import Journal, journal_path
         from airflow_provider_smtpconn.merge.outcomes import Outcomes
-        from airflow_provider_smtpconn.merge.pacing import RateLimiter, SessionBudget
+        from airflow_provider_smtpconn.merge.pacing import RateLimiter
         from airflow_provider_smtpconn.merge.runner import Merge
 
         ti = context["ti"]
@@ -169,15 +176,16 @@ class MailMergeOperator(BaseOperator):
             merge = Merge(
                 rows=self._row_source(),
                 prepare=self._message_factory(context, hook, (ti.dag_id, ti.task_id, ti.run_id, map_index), signing),
-                send=lambda message, on_commit: hook.send(message, on_commit=on_commit),
-                close_session=lambda: hook.get_conn().close(),
+                open_session=hook.new_session,
                 journal=journal,
                 limiter=RateLimiter(self.max_per_minute),
-                budget=SessionBudget(self.messages_per_session),
+                sessions=self.sessions,
+                messages_per_session=self.messages_per_session,
                 row_key=self.row_key,
                 on_bad_row=str(self.on_bad_row).strip().lower(),
                 max_failures=self.max_failures,
             )
+            _ = hook.settings  # every connection field checked here, once, before the sessions share it
             merge.done = journal.load()
             if merge.done:
                 self.log.info("Journal %s: %d rows done by earlier tries are not sent again.", path, len(merge.done))
@@ -185,8 +193,7 @@ class MailMergeOperator(BaseOperator):
             signing["on"] = True
             self.log.info("Checked %d rows: %d to send, %d bad.", check.rows, check.valid, check.bad)
             try:
-                with hook:
-                    merge.send_all(outcomes, check)
+                merge.send_all(outcomes, check)
             finally:
                 self._write_report(outcomes)
             summary = outcomes.summary(self.max_xcom_outcomes)

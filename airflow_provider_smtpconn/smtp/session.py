@@ -1,17 +1,13 @@
-"""One SMTP session over the standard library's ``smtplib``: TLS policy, AUTH, SIZE, send, and retry rules.
+"""One SMTP session over the standard library's ``smtplib``: TLS policy, AUTH, SIZE, pipelining, and sending.
 
-Nothing here imports Airflow. The retry rules live in one place, :meth:`SmtpSession.send`:
+Nothing here imports Airflow. The retry rules for sending live in ``stream.py`` (one message or many); connecting
+follows these:
 
-* until the final ``.`` of the body has been handed to the socket, nothing can have been delivered, so a
-  lost connection, a timeout or a 4xx reply is retried with a fresh connection and exponential backoff;
-* a 5xx reply, an authentication failure, a TLS failure and a server that never greets are not retried;
-* once the final ``.`` is out, a lost connection or a timeout leaves the outcome unknown: it is raised as
-  :class:`DeliveryUnknownError` and never retried, so a message is sent at most once;
+* a connection refused or reset, a timeout or a 421 greeting is transient, retried by those rules; a server that
+  never greets, a TLS failure and an authentication failure are not;
 * with an OAuth2 token source, an unreachable, silent or 5xx token endpoint is retried like a lost connection; a
   token due for renewal is renewed before the next message on a new connection (AUTH cannot be repeated on one);
   a provider's token the server rejects (535) gets one new token on one new connection, never more.
-
-A send has three stages: open the transaction (MAIL, RCPT, DATA), send the body, read the final reply.
 """
 
 from __future__ import annotations
@@ -21,35 +17,32 @@ import logging
 import smtplib
 import socket
 import ssl
-from typing import TYPE_CHECKING
-
-import tenacity
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtpconn.exceptions import (
     NoGreetingError,
     ServerRejectedTokenError,
     SmtpAuthError,
     SmtpConfigError,
-    SmtpProviderError,
     SmtpTLSError,
 )
 from airflow_provider_smtpconn.smtp.auth import authenticate
 from airflow_provider_smtpconn.smtp.replies import (
     ErrorTranslator,
-    describe,
     no_starttls_advice,
     reply_error,
     reply_text,
     was_timeout,
 )
-from airflow_provider_smtpconn.smtp.transaction import MailTransaction, SendResult
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from airflow_provider_smtpconn.message.writer import WireMessage
     from airflow_provider_smtpconn.oauth import AccessToken
     from airflow_provider_smtpconn.smtp.settings import SmtpSettings
+    from airflow_provider_smtpconn.smtp.stream import MessageStream
+    from airflow_provider_smtpconn.smtp.transaction import SendOutcome, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +122,7 @@ class SmtpSession:
         context = self.ssl_context() if s.tls_mode != "none" else None
         smtp: smtplib.SMTP | None = None
         try:
-            with self._translate_errors("connecting"):
+            with self.translate_errors("connecting"):
                 smtp = self._open(context)
                 self._ehlo(smtp)
                 if s.tls_mode == "starttls" and context is not None:
@@ -204,13 +197,21 @@ class SmtpSession:
         except (smtplib.SMTPException, OSError):
             smtp.close()
 
-    def _discard(self) -> None:
+    def discard(self) -> None:
+        """Close the connection without QUIT (it is part-way through something); never raises."""
         smtp, self._smtp = self._smtp, None
         if smtp is not None:
             smtp.close()
 
-    def _translate_errors(self, doing: str) -> ErrorTranslator:
-        return ErrorTranslator(self.settings, doing, discard=self._discard, is_open=lambda: self._smtp is not None)
+    def translate_errors(self, doing: str) -> ErrorTranslator:
+        """A context that turns socket and ``smtplib`` errors while ``doing`` something into this package's."""
+        return ErrorTranslator(self.settings, doing, discard=self.discard, is_open=lambda: self._smtp is not None)
+
+    @property
+    def pipelining(self) -> bool:
+        """Whether the open connection pipelines: the server offers PIPELINING and ``pipelining`` is not off."""
+        smtp = self._smtp
+        return smtp is not None and self.settings.pipelining != "off" and smtp.has_extn("pipelining")
 
     # -- checking -----------------------------------------------------------------------------------
 
@@ -222,7 +223,13 @@ class SmtpSession:
         s = self.settings
         try:
             smtp = self.connect()
-            with self._translate_errors("NOOP"):
+            if self.pipelining:
+                commands = "the session pipelines (the server offers PIPELINING)"
+            elif smtp.has_extn("pipelining"):
+                commands = "one command at a time (pipelining is off for this connection)"
+            else:
+                commands = "one command at a time (the server does not offer PIPELINING)"
+            with self.translate_errors("NOOP"):
                 code, reply = smtp.noop()
             if code != 250:
                 raise reply_error("NOOP", code, reply, s.address)
@@ -239,12 +246,20 @@ class SmtpSession:
         if self.authenticated_as and self.token is not None:
             minutes = max(self.token.expires_in, 0) // 60
             who += f" with XOAUTH2 (token from {self.token.source}, valid for {minutes:.0f} min)"
-        return f"Reached {s.address} with {tls}, {who}; the server answered NOOP with 250."
+        return f"Reached {s.address} with {tls}, {who}; {commands}; the server answered NOOP with 250."
 
-    # -- sending: the retry rules -------------------------------------------------------------------
+    # -- sending ----------------------------------------------------------------------------------------------
+
+    def stream(
+        self, *, on_outcome: Callable[[Any, SendOutcome], object], on_commit: Callable[[Any], object] | None = None
+    ) -> MessageStream:
+        """A stream of messages over this session, pipelined when the server allows it (see ``stream.py``)."""
+        from airflow_provider_smtpconn.smtp.stream import MessageStream
+
+        return MessageStream(self, on_outcome=on_outcome, on_commit=on_commit)
 
     def send(self, message: WireMessage, *, on_commit: Callable[[str], object] | None = None) -> SendResult:
-        """Send one message, retrying only where that cannot deliver it twice.
+        """Send one message, retrying only where that cannot deliver it twice (the rules of ``stream.py``).
 
         :param message: The message as ``message.compose`` or ``message.writer.from_email_message`` wrote it;
             every try sends the same bytes.
@@ -254,62 +269,42 @@ class SmtpSession:
         :raises DeliveryUnknownError: if the connection was lost after the final ``.`` (not resent).
         :raises SmtpProviderError: (subclasses) for every other failure, after the retries where allowed.
         """
-        s = self.settings
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(lambda e: isinstance(e, SmtpProviderError) and e.transient),
-            stop=tenacity.stop_after_attempt(s.retry_limit + 1),
-            wait=tenacity.wait_exponential(multiplier=s.retry_wait, max=s.retry_wait_max),
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    final = attempt.retry_state.attempt_number > s.retry_limit
-                    return self._send_once(message, final=final, on_commit=on_commit)
-        except SmtpProviderError as exc:
-            if exc.transient and s.retry_limit:
-                exc.args = (f"{exc.args[0]} Gave up after {s.retry_limit + 1} attempts.", *exc.args[1:])
-            raise
-        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+        outcomes: list[SendOutcome] = []
+        commit = None if on_commit is None else (lambda _tag: on_commit(message.message_id))
+        with self.stream(on_outcome=lambda _tag, outcome: outcomes.append(outcome), on_commit=commit) as stream:
+            stream.submit(message)
+            stream.flush()
+        return outcomes[0].raise_for_error()
 
-    def _log_retry(self, state: tenacity.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
-        log.warning("SMTP attempt %d failed: %s Retrying in %.1f s.", state.attempt_number, exc, wait)
+    def send_many(
+        self, messages: Iterable[WireMessage], *, on_commit: Callable[[str], object] | None = None
+    ) -> list[SendOutcome]:
+        """Send the messages in order over this session; pipelined, each envelope goes in the same write as the
+        previous message's final ``.``, so a steady stream costs one round trip per message (RFC 2920).
 
-    def _send_once(self, message: WireMessage, *, final: bool, on_commit: Callable[[str], object] | None) -> SendResult:
-        self._renew_stale_token()
-        smtp = self.connect()
-        transaction = MailTransaction(
-            smtp, self.settings, message, translate=self._translate_errors, discard=self._discard
-        )
-        accepted, refused = transaction.open(final=final)
-        terminator = transaction.send_body()
-        if on_commit is not None:
-            try:
-                on_commit(message.message_id)
-            except BaseException:
-                self._discard()  # no final dot was sent: the server drops the transaction
-                raise
-        code, reply = transaction.final_reply(terminator)
-        s = self.settings
-        if code != 250:
-            if code == 421:
-                self._discard()
-            raise reply_error("the message", code, reply, s.address)
-        if refused:
-            log.warning("%s accepted %s but refused %s.", s.address, ", ".join(accepted), describe(refused))
-        return SendResult(message.message_id, accepted, refused, message.size)
+        :param on_commit: Called with a message's Message-ID right before its final ``.``.
+        :return: One :class:`SendOutcome` per message, in order: its ``SendResult`` or its error. A message's own
+            failure (recipients refused, rejected, deferred past its retries, delivery unknown) is its error alone;
+            a failure that stops the session (it cannot connect, authenticate or stay connected within the
+            retries, the server keeps closing with 421, ``on_commit`` raised) is the error of the message it
+            stopped at and of every later one, none of which was sent.
+        """
+        from airflow_provider_smtpconn.smtp.stream import send_many
 
-    def _renew_stale_token(self) -> None:
+        return send_many(self, messages, on_commit=on_commit)
+
+    def token_stale(self) -> bool:
+        """Whether the open connection authenticated with a token its source has since replaced."""
+        source = self.settings.token_source
+        if source is None or self._smtp is None or self.token is None:
+            return False
+        return source.token().value != self.token.value
+
+    def renew_stale_token(self) -> None:
         """Close an open connection whose token its source has replaced (due for renewal, or renewed by another
         session), so the next connect authenticates with the new one: AUTH cannot be repeated on a connection.
         """
-        source = self.settings.token_source
-        if source is None or self._smtp is None or self.token is None:
-            return
-        if source.token().value != self.token.value:
+        if self.token_stale():
             log.info("The OAuth2 token of this SMTP session is due for renewal; reconnecting with a new token.")
             self.close()
 

@@ -15,6 +15,7 @@ from airflow_provider_smtpconn.connection.fields import (
     DEFAULT_PORTS,
     FIELDS,
     FIELDS_BY_KEY,
+    PIPELINING_MODES,
     TLS_MODES,
 )
 from airflow_provider_smtpconn.connection.parsers import check_number, config_error, parse_port
@@ -60,6 +61,8 @@ class SmtpSettings:
     retry_wait_max: float = 30.0
     local_hostname: str | None = None
     allow_plaintext_auth: bool = False
+    #: ``auto``: pipeline (RFC 2920) when the server offers PIPELINING; ``off``: one command at a time.
+    pipelining: str = "auto"
     #: Where XOAUTH2 tokens come from when they are fetched rather than given as the password.
     token_source: TokenSource | None = field(default=None, repr=False, compare=False)
     tls_mode_from_port: bool = field(default=False, init=False)
@@ -79,6 +82,8 @@ class SmtpSettings:
             FIELDS_BY_KEY[key].parse(key, getattr(self, key))
         check_number("retry_wait_max", self.retry_wait_max, minimum=0)
         self._check_local_hostname()
+        if self.pipelining not in PIPELINING_MODES:
+            raise config_error(f"pipelining {self.pipelining!r} is not one of {', '.join(PIPELINING_MODES)}.")
         if self.username and tls_mode == "none" and not self.allow_plaintext_auth and not is_loopback(host):
             raise config_error(
                 f"Refusing to send the password for {self.username!r} in plain text to {host}:{port}: "

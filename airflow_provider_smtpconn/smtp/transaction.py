@@ -1,18 +1,24 @@
 """One mail transaction (RFC 5321 §3.3) on an open connection, in three stages: open it (MAIL, RCPT, DATA),
-send the body, read the final reply. The retry rules around it live in ``session.py``.
+send the body, commit it with the final dot and read the reply. The retry rules around it live in ``stream.py``.
+
+With pipelining (RFC 2920 §3.1) the envelope's commands go in one write and their replies are read in order,
+each attributed to its command; the caller may put the previous message's final dot in front of them.
 """
 
 from __future__ import annotations
 
+import logging
 import smtplib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtpconn.exceptions import (
     DeliveryUnknownError,
+    InvalidMessageError,
     MessageTooLargeError,
     RecipientsRefusedError,
     SmtpPermanentError,
+    SmtpProviderError,
     SmtpTemporaryError,
 )
 from airflow_provider_smtpconn.smtp.data import DataStream
@@ -24,6 +30,8 @@ if TYPE_CHECKING:
     from airflow_provider_smtpconn.message.writer import WireMessage
     from airflow_provider_smtpconn.smtp.replies import ErrorTranslator
     from airflow_provider_smtpconn.smtp.settings import SmtpSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -58,9 +66,40 @@ class SendResult:
         return result
 
 
+@dataclass(frozen=True)
+class SendOutcome:
+    """What became of one message of a batch (``send_many``): its :class:`SendResult`, or the error that stopped it.
+
+    Every error but :class:`DeliveryUnknownError` means the message was not delivered; ``DeliveryUnknownError``
+    means its final dot was sent and no answer came, so it may have been, and it is never resent.
+
+    :param message_id: The Message-ID header, with its angle brackets (empty if the message had none to read).
+    :param result: What the server said, when it accepted the message (for some recipients at least).
+    :param error: Why it was not sent, or why its outcome is unknown.
+    """
+
+    message_id: str
+    result: SendResult | None = None
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the server accepted the message (for some recipients at least: see ``result.refused``)."""
+        return self.error is None
+
+    def raise_for_error(self) -> SendResult:
+        """The result, or raise the error."""
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None  # an outcome holds one or the other
+        return self.result
+
+
 class MailTransaction:
     """The stages of sending ``message`` over ``smtp``; errors are translated, and the connection dropped where
     it is no longer usable, through the session's ``translate`` and ``discard``.
+
+    :param pipelined: Write the envelope's commands at once and read their replies in order (RFC 2920).
     """
 
     def __init__(
@@ -71,12 +110,17 @@ class MailTransaction:
         *,
         translate: Callable[[str], ErrorTranslator],
         discard: Callable[[], None],
+        pipelined: bool = False,
     ) -> None:
         self.smtp = smtp
         self.settings = settings
         self.message = message
+        self.pipelined = pipelined
+        self.accepted: list[str] = []
+        self.refused: dict[str, tuple[int, str]] = {}
         self._translate = translate
         self._discard = discard
+        self._lines: list[bytes] = []
 
     def _mail_options(self) -> list[str]:
         s, size, envelope = self.settings, self.message.size, self.message.envelope
@@ -99,50 +143,118 @@ class MailTransaction:
             options.append("BODY=8BITMIME")
         return options
 
-    def open(self, *, final: bool) -> tuple[list[str], dict[str, tuple[int, str]]]:
-        """MAIL FROM, RCPT TO for each recipient, DATA; returns the accepted and the refused recipients."""
-        s, envelope = self.settings, self.message.envelope
-        options = self._mail_options()
-        with self._translate("sending the envelope"):
-            code, reply = self.smtp.mail(envelope.sender, options)
-            if code != 250:
-                self._rset()
-                raise reply_error(f"MAIL FROM {envelope.sender}", code, reply, s.address)
-            accepted, refused, deferred = self._recipients()
-            if deferred and not final:
-                self._rset()
-                first = next(iter(deferred.values()))
-                raise SmtpTemporaryError(f"{s.address} deferred {describe(deferred)} (temporary).", *first)
-            refused.update(deferred)
-            if not accepted:
-                self._rset()
-                if deferred:
-                    first = next(iter(deferred.values()))
-                    raise SmtpTemporaryError(f"{s.address} deferred every recipient: {describe(refused)}.", *first)
-                raise RecipientsRefusedError(
-                    f"{s.address} refused every recipient: {describe(refused)}.", refused, accepted
-                )
-            code, reply = self.smtp.docmd("DATA")
-            if code != 354:
-                self._rset()
-                raise reply_error("DATA", code, reply, s.address)
-        return accepted, refused
+    def commands(self) -> list[bytes]:
+        """The envelope as it is written: MAIL FROM with its options, RCPT TO per recipient, DATA.
 
-    def _recipients(
-        self,
-    ) -> tuple[list[str], dict[str, tuple[int, str]], dict[str, tuple[int, str]]]:
+        :raises MessageTooLargeError: if the server's SIZE is smaller than the message.
+        :raises SmtpPermanentError: if an address needs SMTPUTF8 and the server does not offer it.
+        :raises InvalidMessageError: if an address holds a line break.
+        """
+        if not self._lines:
+            options = self._mail_options()
+            envelope = self.message.envelope
+            texts = [
+                " ".join([f"MAIL FROM:{smtplib.quoteaddr(envelope.sender)}", *options]),
+                *(f"RCPT TO:{smtplib.quoteaddr(rcpt)}" for rcpt in envelope.recipients),
+                "DATA",
+            ]
+            if any("\r" in text or "\n" in text for text in texts):
+                raise InvalidMessageError(f"An envelope address of {self.message.message_id} holds a line break.")
+            encoding = "utf-8" if "SMTPUTF8" in options else "ascii"
+            self._lines = [f"{text}\r\n".encode(encoding) for text in texts]
+        return self._lines
+
+    def open(self, *, final: bool, written: bool = False) -> tuple[list[str], dict[str, tuple[int, str]]]:
+        """MAIL FROM, RCPT TO for each recipient, DATA; returns the accepted and the refused recipients.
+
+        Pipelined, the commands go in one write (unless the caller ``written`` them already, after a final dot)
+        and every reply is read, in order, even after a refusal, so the session stays in step.
+
+        :param final: The last try: recipients deferred (4xx) count as refused instead of failing the try.
+        :raises RecipientsRefusedError: if every recipient is refused (the body is never sent).
+        :raises SmtpTemporaryError: for a 4xx reply, or deferred recipients before the last try.
+        :raises SmtpPermanentError: for a 5xx reply to MAIL or DATA.
+        """
+        lines = self.commands()
+        with self._translate("sending the envelope"):
+            if self.pipelined and not written:
+                self.smtp.send(b"".join(lines))
+            self.accepted, self.refused = self._envelope_replies(lines, final=final)
+        return self.accepted, self.refused
+
+    def _envelope_replies(self, lines: list[bytes], *, final: bool) -> tuple[list[str], dict[str, tuple[int, str]]]:
+        s, envelope = self.settings, self.message.envelope
+        what = f"MAIL FROM {envelope.sender}"
+        code, reply = self._ask(lines[0], what)
+        if code != 250:
+            self._end(lines[1:], accepted=False)
+            raise reply_error(what, code, reply, s.address)
         accepted: list[str] = []
         refused: dict[str, tuple[int, str]] = {}
         deferred: dict[str, tuple[int, str]] = {}
-        for rcpt in self.message.envelope.recipients:
-            code, reply = self.smtp.rcpt(rcpt)
-            if code == 421:
-                raise reply_error(f"RCPT TO {rcpt}", code, reply, self.settings.address)
+        for rcpt, line in zip(envelope.recipients, lines[1:-1], strict=True):
+            code, reply = self._ask(line, f"RCPT TO {rcpt}")
             if code in (250, 251):
                 accepted.append(rcpt)
             else:
                 (deferred if 400 <= code < 500 else refused)[rcpt] = (code, reply_text(reply))
-        return accepted, refused, deferred
+        if deferred and not final:
+            self._end(lines[-1:], accepted=bool(accepted))
+            first = next(iter(deferred.values()))
+            raise SmtpTemporaryError(f"{s.address} deferred {describe(deferred)} (temporary).", *first)
+        refused.update(deferred)
+        if not accepted:
+            self._end(lines[-1:], accepted=False)
+            if deferred:
+                first = next(iter(deferred.values()))
+                raise SmtpTemporaryError(f"{s.address} deferred every recipient: {describe(refused)}.", *first)
+            text = f"{s.address} refused every recipient: {describe(refused)}."
+            raise RecipientsRefusedError(text, refused, accepted)
+        code, reply = self._ask(lines[-1], "DATA")
+        if code != 354:
+            self._rset()
+            raise reply_error("DATA", code, reply, s.address)
+        return accepted, refused
+
+    def _ask(self, line: bytes, what: str) -> tuple[int, bytes]:
+        """The reply to ``line``: written first in lock-step, already written when pipelined. A 421 (the server
+        is closing the connection) is raised at once: no further reply will come.
+        """
+        if self.smtp.sock is None:  # dropped while an earlier reply of the same write was read
+            raise smtplib.SMTPServerDisconnected("the connection was closed")
+        if not self.pipelined:
+            self.smtp.send(line)
+        code, reply = self.smtp.getreply()
+        if code == 421:
+            raise reply_error(what, code, reply, self.settings.address)
+        return code, reply
+
+    def _end(self, unanswered: list[bytes], *, accepted: bool) -> None:
+        """End the transaction without a body. Lock-step: RSET. Pipelined: read the replies still due first; a
+        354 to DATA gets an empty data section when no recipient was accepted (it reaches no one, RFC 2920 §3.1),
+        and otherwise the connection is dropped (without the final dot the server aborts the transaction).
+        """
+        if not self.pipelined:
+            self._rset()
+            return
+        try:
+            for line in unanswered[:-1]:  # RCPT replies after a refused MAIL
+                accepted = accepted or self._ask(line, "RCPT TO")[0] in (250, 251)
+            code, reply = self._ask(unanswered[-1], "DATA")
+            if code == 354 and not accepted:
+                self.smtp.send(b".\r\n")
+                code, reply = self.smtp.getreply()
+                log.debug("%s answered an empty data section: %s %s", self.settings.address, code, reply_text(reply))
+                if code == 421:
+                    self._discard()
+                return
+        except (SmtpProviderError, smtplib.SMTPException, OSError):
+            self._discard()
+            return
+        if code == 354:
+            self._discard()
+        else:
+            self._rset()
 
     def send_body(self) -> bytes:
         """Stream the body, dot-stuffed, without the final ``.`` (returned): until that, nothing is delivered."""
@@ -153,10 +265,26 @@ class MailTransaction:
             stream.flush()
         return stream.terminator
 
-    def final_reply(self, terminator: bytes) -> tuple[int, bytes]:
-        """Send the final ``.`` and read the reply; a loss from here on is :class:`DeliveryUnknownError`."""
+    def finish(self, terminator: bytes, follow: bytes = b"") -> SendResult:
+        """Commit: send the final ``.`` (and ``follow``, the next message's envelope, in the same write) and read
+        the reply. A loss from here on is :class:`DeliveryUnknownError`.
+
+        :raises SmtpTemporaryError: for a 4xx reply (not delivered; 421 also drops the connection).
+        :raises SmtpPermanentError: for a 5xx reply.
+        """
+        code, reply = self._final_reply(terminator + follow)
+        s = self.settings
+        if code != 250:
+            if code == 421:
+                self._discard()
+            raise reply_error("the message", code, reply, s.address)
+        if self.refused:
+            log.warning("%s accepted %s but refused %s.", s.address, ", ".join(self.accepted), describe(self.refused))
+        return SendResult(self.message.message_id, self.accepted, self.refused, self.message.size)
+
+    def _final_reply(self, data: bytes) -> tuple[int, bytes]:
         try:
-            self.smtp.send(terminator)
+            self.smtp.send(data)
             return self.smtp.getreply()
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
             self._discard()

@@ -56,3 +56,6 @@ def test_every_case_gives_a_number_for_every_contender(monkeypatch: pytest.Monke
     assert received_kib > len(bench.CONTENDERS) * 0.25 * 1024 * 4 / 3
     assert "| Case | Metric | ours | official | stdlib |" in text
     assert "Targets:" in text
+    # Case 7, at a relay's distance, has contenders of its own; every one delivered what it claims.
+    assert set(runner.results["relay"]) == {"official", "ours", "ours4", "floor", "floor_bdat"}
+    assert "7. mail merge at a relay's distance" in text

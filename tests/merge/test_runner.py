@@ -10,10 +10,10 @@ import pytest
 from airflow_provider_smtpconn.exceptions import InvalidMessageError, RecipientsRefusedError
 from airflow_provider_smtpconn.merge.journal import Journal
 from airflow_provider_smtpconn.merge.outcomes import Outcomes
-from airflow_provider_smtpconn.merge.pacing import RateLimiter, SessionBudget
+from airflow_provider_smtpconn.merge.pacing import RateLimiter
 from airflow_provider_smtpconn.merge.rows import XComRows
 from airflow_provider_smtpconn.merge.runner import BadRowsError, Merge
-from airflow_provider_smtpconn.smtp.session import SendResult
+from airflow_provider_smtpconn.smtp.transaction import SendOutcome, SendResult
 
 
 def _message(key: str, row: dict) -> SimpleNamespace:
@@ -22,23 +22,61 @@ def _message(key: str, row: dict) -> SimpleNamespace:
     return SimpleNamespace(to=row["to"], message_id=f"<{key}@x>")
 
 
+class _Session:
+    """Stands in for ``SmtpSession``: its stream decides each message as it is submitted."""
+
+    def __init__(self, sent, closed):
+        self.sent, self.closed = sent, closed
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        pass
+
+    def close(self):
+        self.closed.append(1)
+
+    def stream(self, *, on_outcome, on_commit):
+        session = self
+
+        class Stream:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc_info):
+                pass
+
+            def submit(self, message, tag):
+                if message.to == "refused@x.org":
+                    error = RecipientsRefusedError("refused", {"refused@x.org": (550, "no")}, [])
+                    on_outcome(tag, SendOutcome(message.message_id, error=error))
+                    return
+                on_commit(tag)
+                session.sent.append(message.to)
+                on_outcome(tag, SendOutcome(message.message_id, SendResult(message.message_id, [message.to], {}, 10)))
+
+            def flush(self):
+                pass
+
+        return Stream()
+
+
 def _merge(tmp_path, rows, **kwargs):
     sent, closed = [], []
-
-    def send(message, on_commit):
-        if message.to == "refused@x.org":
-            raise RecipientsRefusedError("refused", {"refused@x.org": (550, "no")}, [])
-        on_commit(message.message_id)
-        sent.append(message.to)
-        return SendResult(message.message_id, [message.to], {}, 10)
-
     journal = Journal(tmp_path / "j", 1)
     merge = Merge(
-        rows=XComRows(rows), prepare=_message, send=send, close_session=lambda: closed.append(1), journal=journal,
-        limiter=RateLimiter(None), budget=SessionBudget(2), row_key="id", **kwargs,
+        rows=XComRows(rows), prepare=_message, open_session=lambda: _Session(sent, closed), journal=journal,
+        limiter=RateLimiter(None), messages_per_session=2, row_key="id", **kwargs,
     )  # fmt: skip
     merge.done = journal.load()
     return merge, sent, closed
+
+
+@pytest.mark.parametrize("sessions", [0, 11, 2.0, "2", True])
+def test_sessions_is_a_whole_number_from_one_to_ten(tmp_path, sessions):
+    with pytest.raises(InvalidMessageError, match=rf"^sessions {sessions!r} is not a whole number from 1 to 10: "):
+        _merge(tmp_path, [], sessions=sessions)
 
 
 def test_runner_checks_every_row_before_sending(tmp_path):

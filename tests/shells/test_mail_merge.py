@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import json
 import os
 import signal
@@ -279,6 +280,51 @@ def test_max_per_minute_spaces_the_messages_at_the_server(smtp_conn):
         assert min(gaps) > 0.15, gaps
 
 
+def test_three_sessions_send_every_row_once_within_one_rate_limit(smtp_conn, journal_dir):
+    with RecordingServer() as server:
+        smtp_conn(server)
+        rows = [{"id": f"s{i}", "email": f"reader{i}@example.org"} for i in range(9)]
+        with make_dag("merge_three_sessions") as dag:
+            merge_task(rows=rows, sessions=3, max_per_minute=300)  # one message every 0.2 s, for the whole task
+        dag_run = run_dag(dag)
+
+        assert task_states(dag_run)["merge"] == ("success", 1)
+        assert sorted(m.message["Subject"] for m in server.messages) == sorted(f"For s{i}" for i in range(9))
+        assert all(server.count(m.message_id) == 1 for m in server.messages)
+        assert server.connections == 3
+        gaps = [b - a for a, b in itertools.pairwise(sorted(server.accepted_at))]
+        assert len(gaps) == 8 and min(gaps) > 0.15, gaps  # spaced across the sessions, not per session
+        result = xcom_value(dag_run, "merge")
+        assert [row[0] for row in result["outcomes"]] == [f"s{i}" for i in range(9)]  # the report in row order
+        assert result["sent"] == 9
+    lines = [json.loads(line) for path in journal_dir.rglob("*.journal") for line in path.read_text().splitlines()]
+    assert sorted((event, key) for event, key, *_ in lines) == sorted(
+        (event, f"s{i}") for i in range(9) for event in ("intent", "accepted")
+    )  # one intent and one answer per row, none torn by the sessions writing side by side
+
+
+def test_messages_per_session_counts_for_each_session(smtp_server, smtp_conn):
+    smtp_conn(smtp_server)
+    rows = [{"id": f"p{i}", "email": f"reader{i}@example.org"} for i in range(8)]
+    with make_dag("merge_sessions_budget") as dag:
+        merge_task(rows=rows, sessions=2, messages_per_session=2)
+    dag_run = run_dag(dag)
+
+    assert task_states(dag_run)["merge"] == ("success", 1)
+    assert len(smtp_server.messages) == 8
+    dots = [sum(flight.count(".") for flight in flights) for flights in smtp_server.flights]
+    assert sum(dots) == 8 and max(dots) == 2  # never more than 2 a connection, however the rows were shared
+
+
+def test_sessions_out_of_bounds_fail_before_connecting(smtp_server, smtp_conn):
+    smtp_conn(smtp_server)
+    with make_dag("merge_sessions_bad") as dag:
+        merge_task(sessions=11)
+    dag_run = run_dag(dag)
+    assert task_states(dag_run)["merge"][0] == "failed"
+    assert smtp_server.connections == 0
+
+
 def test_mapped_chunks_each_run_one_session(smtp_server, smtp_conn):
     from airflow.sdk import task
 
@@ -393,6 +439,9 @@ def test_a_worker_killed_mid_merge_then_retried_sends_every_row_exactly_once(smt
         assert rows_out["k2"]["message_id"] == server.messages[2].message_id
         for message in server.messages:
             assert server.count(message.message_id) == 1
+        killed = server.flights[0]  # pipelined: k3's envelope went in the write that carried k2's final dot
+        assert killed[1] == ["MAIL", "RCPT", "DATA"] and killed[2] == [".", "MAIL", "RCPT", "DATA"]
+        assert killed[-1] == [".", "MAIL", "RCPT", "DATA"]  # k2's dot, k3's envelope: k3 was sent on the retry
 
 
 def test_rows_from_sql_in_batches(smtp_server, smtp_conn, monkeypatch, tmp_path):

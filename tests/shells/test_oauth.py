@@ -235,6 +235,30 @@ def test_a_token_expiring_in_the_middle_of_50_messages_is_renewed_on_a_new_conne
     assert all(ok for _, _, ok in mail_server.auth_attempts)
 
 
+def test_a_token_due_for_renewal_in_the_middle_of_a_pipelined_stream_is_renewed_between_two_messages(
+    endpoint, mail_server, smtp_conn, clock
+):
+    endpoint.expires_in = 600  # safety margin: 60 s
+    smtp_conn(mail_server, login=USER, **provider_extras("token_url_client_credentials", endpoint))
+    committed: list[str] = []
+
+    def on_commit(message_id: str) -> None:
+        committed.append(message_id)
+        if len(committed) == 25:
+            clock.advance(570)  # into the safety margin: due for renewal, still valid at the server
+
+    outcomes = SmtpConnHook().send_many([message(i) for i in range(50)], on_commit=on_commit)
+
+    assert [str(o.error) for o in outcomes if not o.ok] == []
+    assert [m.message["Subject"] for m in mail_server.messages] == [f"report {i}" for i in range(50)]
+    assert len(endpoint.issued) == 2 and mail_server.connections == 2
+    first, second = mail_server.flights
+    # The 26th envelope had gone with the 25th dot; the 26th dot then went alone, and the 27th message waited for
+    # a new connection with the new token.
+    assert sum(f.count(".") for f in first) == 26 and sum(f.count(".") for f in second) == 24
+    assert first[-2] == ["."] and [a for _, _, a in mail_server.auth_attempts] == [True, True]
+
+
 def test_a_session_without_renewal_would_be_refused_by_the_server(endpoint, mail_server, smtp_conn, clock):
     """The server enforces expiry: proof that the test above can fail."""
     endpoint.expires_in = 600
@@ -243,7 +267,7 @@ def test_a_session_without_renewal_would_be_refused_by_the_server(endpoint, mail
         hook.send(message(0))
         clock.advance(700)
         session = hook.get_conn()
-        session._renew_stale_token = lambda: None  # type: ignore[method-assign]
+        session.renew_stale_token = lambda: None  # type: ignore[method-assign]
         with pytest.raises(SmtpPermanentError) as caught:
             session.send(from_email_message(message(1)))
     assert "530" in str(caught.value)

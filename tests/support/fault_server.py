@@ -4,6 +4,11 @@
 127.0.0.1 on an ephemeral port. Tests script replies, dropped connections and delays, then observe
 what the server saw. ``BlackHole`` accepts connections and never speaks; ``closed_port`` returns a
 loopback port with nothing listening.
+
+It offers PIPELINING (RFC 2920) unless told not to: aiosmtpd reads commands from a stream buffer, so commands
+that arrive together are answered in order. To count round trips instead of timing them, it records each
+*flight*: what the client wrote between two of the server's replies (the verbs, and ``.`` for the end of a
+message's data), per connection.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ __all__ = ["HOST", "BlackHole", "FaultServer", "Received", "closed_port"]
 
 HOST = "127.0.0.1"
 DROP_POINTS = frozenset({"connect", "greeting", "ehlo", "mid_body", "after_body"})
+#: What a message's round trips are counted by: its envelope's verbs and the end of its data.
+MESSAGE_VERBS = frozenset({"MAIL", "RCPT", "DATA", "."})
+NO_VALID_RECIPIENTS = "554 5.5.1 Error: no valid recipients"
 AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
 _XOAUTH2_ERROR = json.dumps({"status": "401", "schemes": "Bearer", "scope": "https://mail.google.com/"})
 _PARK_SECONDS = 30.0  # an aborted session waits here until connection_lost() cancels it
@@ -91,7 +99,11 @@ class FaultServer:
         smtputf8: bool = True,
         hostname: str = "fault.test",
         max_lifetime: float = 300.0,
+        pipelining: bool = True,
+        reply_gap: float = 0.0,
     ) -> None:
+        """``pipelining``: offer PIPELINING in EHLO. ``reply_gap``: wait this many seconds before each reply, so
+        that every reply leaves on its own, one command at a time, however the commands arrived."""
         self.host = HOST
         self.port = 0
         self._tls_context = tls_context
@@ -108,6 +120,8 @@ class FaultServer:
         self._smtputf8 = smtputf8
         self._hostname = hostname
         self._max_lifetime = max_lifetime
+        self._pipelining = pipelining
+        self._reply_gap = reply_gap
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._replies: list[_Reply] = []
@@ -118,6 +132,8 @@ class FaultServer:
         self._auth_attempts: list[tuple[str, str, bool]] = []
         self._messages: list[Received] = []
         self._rejected: list[Received] = []
+        self._flights: list[list[list[str]]] = []  # per connection, per flight, the verbs
+        self._data_without_recipients: list[bytes] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop_event: asyncio.Event | None = None
@@ -251,7 +267,9 @@ class FaultServer:
         ``command`` is "greeting", "EOD" (after the body's final dot) or an SMTP verb such as
         "EHLO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA". ``address`` restricts a RCPT script to
         one recipient. A scripted reply replaces normal handling (no state change); a 421 reply
-        closes the connection after it is sent.
+        closes the connection after it is sent. A 354 scripted for DATA (a server that answers 354 even
+        when it accepted no recipient) reads the data section that follows, keeps it in
+        ``data_without_recipients`` and answers it with the EOD script or 554.
         """
         command = command.upper()
         if len(reply) < 3 or not reply[:3].isdigit():
@@ -291,6 +309,8 @@ class FaultServer:
             self._auth_attempts.clear()
             self._messages.clear()
             self._rejected.clear()
+            self._flights.clear()
+            self._data_without_recipients.clear()
 
     # -- observations ----------------------------------------------------------------------------
     @property
@@ -323,6 +343,25 @@ class FaultServer:
         with self._lock:
             return list(self._rejected)
 
+    @property
+    def flights(self) -> list[list[list[str]]]:
+        """Per connection, in the order they were made: each flight (what the client wrote between two replies
+        of the server), as the verbs it held, with ``.`` for the end of a message's data."""
+        with self._lock:
+            return [[list(flight) for flight in flights] for flights in self._flights]
+
+    def round_trips(self) -> int:
+        """The flights, over every connection, that carried part of a message (envelope or data): a client in
+        lock-step makes 4 per message, one pipelining within a message 2, one pipelining across messages about 1.
+        """
+        return sum(1 for flights in self.flights for flight in flights if MESSAGE_VERBS.intersection(flight))
+
+    @property
+    def data_without_recipients(self) -> list[bytes]:
+        """Data sections received after a scripted 354 to a DATA with no accepted recipient (see :meth:`reply`)."""
+        with self._lock:
+            return list(self._data_without_recipients)
+
     def count(self, message_id: str) -> int:
         """How many accepted messages carry this Message-ID."""
         wanted = message_id.strip()
@@ -341,9 +380,21 @@ class FaultServer:
             return list(self._messages)
 
     # -- called from the loop thread -------------------------------------------------------------
-    def _record_command(self, verb: str) -> None:
+    def _record_command(self, verb: str, flights: list[list[str]] | None = None) -> None:
         with self._lock:
-            self._commands.append(verb)
+            if verb != ".":
+                self._commands.append(verb)
+            if flights:
+                flights[-1].append(verb)
+
+    def _new_connection_flights(self) -> list[list[str]]:
+        with self._lock:
+            self._flights.append([])
+            return self._flights[-1]
+
+    def _new_flight(self, flights: list[list[str]]) -> None:
+        with self._lock:
+            flights.append([])
 
     def _record_auth(self, mechanism: str, user: str, ok: bool) -> None:
         with self._lock:
@@ -433,6 +484,8 @@ class _Handler:
         if not fault._offer_starttls:
             hide.add("STARTTLS")
         lines = [r[4:] for r in responses if r[4:].split(" ", 1)[0].upper() not in hide]
+        if fault._pipelining:
+            lines.insert(-1, "PIPELINING")
         return [f"250-{line}" for line in lines[:-1]] + [f"250 {lines[-1]}"]
 
     async def handle_DATA(self, server: _FaultSMTP, session: Session, envelope: Envelope) -> str:
@@ -498,6 +551,8 @@ class _FaultSMTP(SMTP):
         self._greeted = False
         self._in_body = False
         self._body_seen = False
+        self._flights = fault._new_connection_flights()
+        self._replied = True  # the greeting: the client's first bytes start a flight
         self._smtp_methods = {verb: self._scripted(verb, m) for verb, m in self._smtp_methods.items()}
 
     def _scripted(self, verb: str, method: Callable[[str | None], Awaitable[None]]) -> Any:
@@ -509,7 +564,7 @@ class _FaultSMTP(SMTP):
 
     async def _run_command(self, verb: str, method: Callable[[str | None], Awaitable[None]], arg: str | None) -> None:
         fault = self._fault
-        fault._record_command(verb)
+        fault._record_command(verb, self._flights)
         if verb in ("EHLO", "HELO") and fault._take_drop("ehlo"):
             await self._abort_and_park()
             return
@@ -520,6 +575,9 @@ class _FaultSMTP(SMTP):
             await self.push("530 5.7.0 Authentication required: the session's OAuth2 token is no longer valid")
             return
         scripted = fault._take_reply(verb, address)
+        if scripted is not None and verb == "DATA" and scripted.startswith("354"):
+            await self._data_without_recipients(scripted)
+            return
         if scripted is not None:
             await self.push(scripted)
             return
@@ -528,6 +586,21 @@ class _FaultSMTP(SMTP):
         finally:
             if verb == "DATA":
                 self._in_body = False
+
+    async def _data_without_recipients(self, scripted: str) -> None:
+        """Answer DATA with ``scripted`` (a 354) although no recipient was accepted, read the data section that
+        follows (dot-stuffed as sent) and answer its end as a server with no recipient does."""
+        await self.push(scripted)
+        lines = []
+        while (line := await self._reader.readuntil(b"\r\n")) != b".\r\n":
+            lines.append(line)
+        self._in_body = False
+        self._set_post_data_state()  # the transaction is over, as after any data section
+        fault = self._fault
+        fault._record_command(".", self._flights)
+        with fault._lock:
+            fault._data_without_recipients.append(b"".join(lines))
+        await self.push(fault._take_reply("EOD") or NO_VALID_RECIPIENTS)
 
     def _create_session(self) -> Session:
         return _QuietSession(self.loop)
@@ -547,6 +620,9 @@ class _FaultSMTP(SMTP):
             self._greeted = True
             await self._fault._sleep("GREETING")
             status = self._fault._take_reply("GREETING") or status
+        elif self._fault._reply_gap:
+            await asyncio.sleep(self._fault._reply_gap)
+        self._replied = True
         await super().push(status)
         text = status.decode("utf-8", "replace") if isinstance(status, bytes) else status
         if text.startswith("354"):
@@ -555,6 +631,9 @@ class _FaultSMTP(SMTP):
             self.transport.close()
 
     def data_received(self, data: bytes) -> None:
+        if self._replied:  # the first bytes since the server last answered: a new flight
+            self._replied = False
+            self._fault._new_flight(self._flights)
         if self._in_body and not self._body_seen:
             self._body_seen = True
             if self._fault._take_drop("mid_body"):
@@ -591,6 +670,7 @@ class _FaultSMTP(SMTP):
         """
         self._in_body = False
         fault = self._fault
+        fault._record_command(".", self._flights)
         if fault._take_drop("after_body"):
             await self._abort_and_park()
         status = fault._take_reply("EOD") or "250 2.0.0 OK: queued"
