@@ -316,6 +316,16 @@ FIELDS: tuple[ConnectionField, ...] = (
         setting="pipelining",
     ),
     ConnectionField(
+        "max_recipients_per_message",
+        "Most recipients per message",
+        "Send a message's recipients in transactions of at most this many, one after the other on the same "
+        "connection (Google Workspace takes 100, Amazon SES 50, Microsoft 365 500). Empty: all at once, and the "
+        "rest in further transactions where the server answers 452 (too many recipients).",
+        _nullable("integer", minimum=1),
+        number(minimum=1, integer=True, maximum=100_000),
+        setting="max_recipients_per_message",
+    ),
+    ConnectionField(
         "max_attachment_mb",
         "Largest attachment (MB)",
         "The largest single attachment a task may send through this connection, in MiB (at most 1024).",

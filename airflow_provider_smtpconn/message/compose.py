@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_smtpconn.exceptions import InvalidMessageError
 from airflow_provider_smtpconn.message.addresses import header_addresses
 from airflow_provider_smtpconn.message.attachments import normalize_attachments
+from airflow_provider_smtpconn.message.dsn import parse_dsn
 from airflow_provider_smtpconn.message.envelope import Envelope
 from airflow_provider_smtpconn.message.headers import (
     SMTP,
@@ -79,7 +80,8 @@ def compose(
     if not (to or cc or bcc):
         raise InvalidMessageError("No recipient: give at least one address in to, cc or bcc.")
     (sender_addr, sender_text) = sender[0]
-    envelope = Envelope.from_addresses(sender_addr, [addr for addr, _ in (*to, *cc, *bcc)])
+    recipients = [addr for addr, _ in (*to, *cc, *bcc)]
+    envelope = Envelope.from_addresses(sender_addr, recipients, parse_dsn(request.dsn))
     policy = SMTP_UTF8 if envelope.needs_smtputf8 else SMTP
     message_id = make_message_id(id_domain(sender_addr, message_id_domain), *identity)
 

@@ -11,17 +11,20 @@ from airflow_provider_smtpconn.exceptions import InvalidMessageError
 if TYPE_CHECKING:
     from email.message import Message
 
+    from airflow_provider_smtpconn.message.dsn import DsnRequest
+
 
 @dataclass(frozen=True)
 class Envelope:
     """Sender and recipients of one message (Bcc included), each address once, in header order.
 
     ``compose`` builds it from the addresses it parsed for the headers; :meth:`of` reads it back from a message
-    made elsewhere.
+    made elsewhere. ``dsn``: the delivery status notifications asked for (RFC 3461), if any.
     """
 
     sender: str
     recipients: list[str]
+    dsn: DsnRequest | None = None
 
     @classmethod
     def of(cls, message: Message) -> Envelope:
@@ -34,7 +37,7 @@ class Envelope:
         return cls.from_addresses(senders[0] if senders else "", recipients)
 
     @classmethod
-    def from_addresses(cls, sender: str, recipients: list[str]) -> Envelope:
+    def from_addresses(cls, sender: str, recipients: list[str], dsn: DsnRequest | None = None) -> Envelope:
         """The envelope of ``sender`` and ``recipients`` (addr-specs), without duplicates (case-insensitive).
 
         :raises InvalidMessageError: if there is no sender or no recipient.
@@ -49,7 +52,7 @@ class Envelope:
                 unique.append(address)
         if not unique:
             raise InvalidMessageError("The message has no recipient in To, Cc or Bcc.")
-        return cls(sender, unique)
+        return cls(sender, unique, dsn)
 
     @property
     def needs_smtputf8(self) -> bool:

@@ -20,6 +20,7 @@ class EmailRequest:
     :param max_attachment_mb: The largest single attachment in MiB; ``None`` for the connection's.
     :param inline_css: Move the rules of an HTML ``<style>`` block into ``style`` attributes (``True``).
     :param list_unsubscribe: An https URL and/or ``mailto:`` URIs for ``List-Unsubscribe`` (RFC 2369, RFC 8058).
+    :param dsn: Delivery status notifications: ``notify``, ``ret``, ``envid`` (RFC 3461; ``message/dsn.py``).
     """
 
     to: Any = None
@@ -37,6 +38,7 @@ class EmailRequest:
     max_attachment_mb: float | str | None = None
     inline_css: bool | str = True
     list_unsubscribe: Any = None
+    dsn: Any = None
 
     def with_defaults(self, *, subject: str, text: str) -> EmailRequest:
         """The request with ``subject`` and the plain-text body filled in where not given (no body at all)."""

@@ -62,6 +62,7 @@ class SendEmailNotifier(EmailTemplating, BaseNotifier):
         max_attachment_mb: float | None = None,
         inline_css: bool = True,
         list_unsubscribe: str | list[str] | None = None,
+        dsn: dict[str, Any] | None = None,
         smtp_conn_id: str = "smtpconn_default",
         dry_run: bool = False,
         context: Context | None = None,
@@ -81,6 +82,7 @@ class SendEmailNotifier(EmailTemplating, BaseNotifier):
         self.max_attachment_mb = max_attachment_mb
         self.inline_css = inline_css
         self.list_unsubscribe = list_unsubscribe
+        self.dsn = dsn
         self.smtp_conn_id = smtp_conn_id
         self.dry_run = dry_run
         if context is None:

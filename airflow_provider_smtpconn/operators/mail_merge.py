@@ -30,6 +30,7 @@ ROW_TEMPLATE_FIELDS = (
     "importance",
     "headers",
     "list_unsubscribe",
+    "dsn",
 )
 JOURNAL_DIR_ENV = "SMTPCONN_MAIL_MERGE_JOURNAL_DIR"
 
@@ -56,6 +57,8 @@ class MailMergeOperator(BaseOperator):
     template sees the row as ``row`` (column -> value) besides the task context: ``to="{{ row.email }}"``, and
     the report helpers ``email_table`` and ``inline_image(...)``, whose parts go with that row's message.
     ``list_unsubscribe`` too, so each row gets its own one-click link: ``"https://example.org/u?id={{ row.id }}"``.
+    With ``dsn`` (see ``SendEmailOperator``), each row's ENVID is its row key unless ``dsn`` gives one, so a
+    bounce names the row it is about.
 
     :param rows: The rows (templated). :param columns: Column names for rows given as lists (templated).
     :param sql: A query whose rows are the merge's rows (templated); with ``conn_id`` and ``parameters``.
@@ -128,6 +131,7 @@ class MailMergeOperator(BaseOperator):
         importance: str | None = None,
         headers: dict[str, Any] | None = None,
         list_unsubscribe: str | list[str] | None = None,
+        dsn: dict[str, Any] | None = None,
         on_bad_row: str = "fail",
         max_failures: int | float | None = 0.1,
         messages_per_session: int | None = None,
@@ -148,6 +152,7 @@ class MailMergeOperator(BaseOperator):
         self.to, self.cc, self.bcc, self.reply_to, self.from_email = to, cc, bcc, reply_to, from_email
         self.subject, self.text, self.html, self.attachments = subject, text, html, attachments
         self.importance, self.headers, self.list_unsubscribe = importance, headers, list_unsubscribe
+        self.dsn = dsn
         self.on_bad_row, self.max_failures = on_bad_row, max_failures
         self.messages_per_session, self.max_per_minute = messages_per_session, max_per_minute
         self.sessions = sessions
@@ -335,8 +340,16 @@ def _compose_row(
     values: dict[str, Any], hook: Any, identity: tuple[Any, ...], max_mb: float, *, sign: bool = True
 ) -> Any:
     """One row's rendered fields -> its ``WireMessage``, through the one send path's ``prepare_email`` (the same
-    checks and errors as ``SendEmailOperator``); signed with DKIM if ``sign`` and the connection says so.
+    checks and errors as ``SendEmailOperator``); signed with DKIM if ``sign`` and the connection says so. The row
+    key is the last part of ``identity``, and the DSN ENVID when ``dsn`` gives none.
     """
+    from dataclasses import replace
+
     from airflow_provider_smtpconn.sending import EmailRequest, prepare_email
 
-    return prepare_email(EmailRequest(**values, max_attachment_mb=max_mb), hook, identity=identity, sign=sign)
+    message = prepare_email(EmailRequest(**values, max_attachment_mb=max_mb), hook, identity=identity, sign=sign)
+    dsn = message.envelope.dsn
+    if dsn is None or dsn.envid is not None:
+        return message
+    envelope = replace(message.envelope, dsn=dsn.with_envid(str(identity[-1])))  # ENVID: the row key
+    return replace(message, envelope=envelope)

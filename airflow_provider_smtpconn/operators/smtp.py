@@ -39,6 +39,10 @@ class SendEmailOperator(EmailTemplating, BaseOperator):
     :param list_unsubscribe: Where recipients unsubscribe: an ``https://`` URL (one-click, RFC 8058: the
         receiver POSTs ``List-Unsubscribe=One-Click`` to it) and/or ``mailto:`` URIs, one text or a list; sent as
         ``List-Unsubscribe`` (RFC 2369) and ``List-Unsubscribe-Post`` (templated).
+    :param dsn: Delivery status notifications (RFC 3461), where the server offers DSN: ``notify`` (``success``,
+        ``failure``, ``delay``, or ``never``; one or a list), ``ret`` (``full`` or ``headers``) and ``envid``, e.g.
+        ``{"notify": ["failure", "delay"], "ret": "headers"}``; a server without DSN gets the message without
+        them, and the log one warning (templated).
     :param smtp_conn_id: The ``smtpconn`` connection (templated).
     :param dry_run: Build the message and write it to an ``.eml`` file instead of sending it.
     :return: ``message_id``, ``accepted``, ``refused``, ``size_bytes`` (and ``eml_path`` for a dry run).
@@ -65,6 +69,7 @@ class SendEmailOperator(EmailTemplating, BaseOperator):
         max_attachment_mb: float | None = None,
         inline_css: bool = True,
         list_unsubscribe: str | list[str] | None = None,
+        dsn: dict[str, Any] | None = None,
         smtp_conn_id: str = "smtpconn_default",
         dry_run: bool = False,
         **kwargs: Any,
@@ -85,6 +90,7 @@ class SendEmailOperator(EmailTemplating, BaseOperator):
         self.max_attachment_mb = max_attachment_mb
         self.inline_css = inline_css
         self.list_unsubscribe = list_unsubscribe
+        self.dsn = dsn
         self.smtp_conn_id = smtp_conn_id
         # BaseOperator.dry_run() is a method (it renders templates and logs them): keep the flag apart.
         self.write_eml_only = dry_run

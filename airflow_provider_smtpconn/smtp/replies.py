@@ -38,6 +38,18 @@ def reply_error(what: str, code: int, reply: bytes | str, address: str) -> SmtpT
     return SmtpPermanentError(f"{address} refused {what}: {code} {text}", code, text)
 
 
+def too_many_recipients(code: int, reply: bytes | str) -> bool:
+    """Whether a reply to RCPT says the transaction holds as many recipients as the server takes: ``452`` (RFC 5321
+    section 4.5.3.1.10; Gmail, Microsoft 365 and Amazon SES add ``4.5.3``), or the ``552`` of older servers that
+    section tells clients to expect, with ``5.5.3`` or the words "too many recipients". The others then go in
+    another transaction.
+    """
+    text = reply_text(reply).lower()
+    if code == 452:
+        return not text[:5].startswith(("4.2.", "4.3.", "4.4.", "4.7."))  # full mailbox, system storage, ...
+    return code == 552 and (text.startswith("5.5.3") or "too many recipients" in text)
+
+
 def was_timeout(exc: BaseException) -> bool:
     """Whether ``exc`` or one of the errors it was raised from is a timeout."""
     seen: BaseException | None = exc

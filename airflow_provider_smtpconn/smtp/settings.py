@@ -63,6 +63,8 @@ class SmtpSettings:
     allow_plaintext_auth: bool = False
     #: ``auto``: pipeline (RFC 2920) when the server offers PIPELINING; ``off``: one command at a time.
     pipelining: str = "auto"
+    #: The most RCPT commands in one mail transaction; ``None``: all, split where the server answers 452.
+    max_recipients_per_message: int | None = None
     #: Where XOAUTH2 tokens come from when they are fetched rather than given as the password.
     token_source: TokenSource | None = field(default=None, repr=False, compare=False)
     tls_mode_from_port: bool = field(default=False, init=False)
@@ -78,7 +80,7 @@ class SmtpSettings:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             raise config_error(f"The connection's port {self.port!r} is not a number from 1 to 65535.")
         self._check_auth()
-        for key in ("timeout", "retry_limit", "retry_wait"):  # the declared checks, for settings built in Python
+        for key in ("timeout", "retry_limit", "retry_wait", "max_recipients_per_message"):  # the declared checks
             FIELDS_BY_KEY[key].parse(key, getattr(self, key))
         check_number("retry_wait_max", self.retry_wait_max, minimum=0)
         self._check_local_hostname()

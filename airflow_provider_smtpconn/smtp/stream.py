@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 import tenacity
 
-from airflow_provider_smtpconn.exceptions import SmtpProviderError, SmtpTemporaryError
+from airflow_provider_smtpconn.exceptions import (
+    DeliveryUnknownError,
+    RecipientsRefusedError,
+    SmtpProviderError,
+    SmtpTemporaryError,
+)
+from airflow_provider_smtpconn.smtp.recipients import RecipientParts
 from airflow_provider_smtpconn.smtp.transaction import MailTransaction, SendOutcome
 
 if TYPE_CHECKING:
@@ -85,6 +91,7 @@ class _Entry:
     message: WireMessage
     tag: Any
     tries: tenacity.RetryCallState
+    parts: RecipientParts  # the recipients still to send, and every one decided so far
     not_before: float = 0.0  # time.monotonic() before which the next try may not start (the backoff)
     transaction: MailTransaction | None = None
     terminator: bytes = b""
@@ -136,7 +143,8 @@ class MessageStream:
 
     def submit(self, message: WireMessage, tag: Any = None) -> None:
         """Send ``message`` up to its final dot (after the messages before it), holding the dot back."""
-        self._queue.append(_Entry(message, tag, self.rules.first_try()))
+        parts = RecipientParts(message.envelope.recipients, self.session.settings.max_recipients_per_message)
+        self._queue.append(_Entry(message, tag, self.rules.first_try(), parts))
         self._pump(hold=True)
 
     def flush(self) -> None:
@@ -200,6 +208,7 @@ class MessageStream:
                 translate=session.translate_errors,
                 discard=session.discard,
                 pipelined=session.pipelining,
+                recipients=entry.parts.next_part(),
             )
             envelope = transaction.commands()
         except SmtpProviderError as exc:
@@ -210,15 +219,23 @@ class MessageStream:
             self._finish(self._held, follow=b"".join(envelope))
         try:
             transaction.open(final=self.rules.is_last(entry.tries), written=written)
-            entry.terminator = transaction.send_body()
+            entry.parts.postpone(transaction.postponed)
+            if transaction.accepted:
+                entry.terminator = transaction.send_body()
         except SmtpProviderError as exc:
             self._failed(entry, exc, ENVELOPE)
             return
         entry.transaction = transaction
-        self._held = entry
+        if not transaction.accepted:  # every recipient of this part refused, and others are postponed
+            entry.parts.done([], transaction.refused, committed=False)
+            self._continue(entry)
+        elif entry.parts.pending:  # further parts of this message follow: this one is committed first
+            self._finish(entry)
+        else:
+            self._held = entry
 
     def _finish(self, held: _Entry, follow: bytes = b"") -> None:
-        """Commit the held message: ``on_commit``, then its final dot (with ``follow``) and its reply."""
+        """Commit the held message (or part): ``on_commit``, then its final dot (with ``follow``) and its reply."""
         if self._on_commit is not None:
             try:
                 self._on_commit(held.tag)
@@ -232,19 +249,46 @@ class MessageStream:
         except SmtpProviderError as exc:
             self._failed(held, exc, COMMIT)
             return
-        self._decided.append((held.tag, SendOutcome(result.message_id, result=result)))
+        held.parts.done(result.accepted, result.refused, committed=True)
+        self._continue(held)
+
+    def _continue(self, entry: _Entry) -> None:
+        """Send the next part of ``entry`` next, or decide it once every recipient is accepted or refused."""
+        if entry.parts.pending:
+            self._queue.appendleft(entry)
+            return
+        try:
+            result = entry.parts.result(entry.message, self.session.settings.address)
+        except RecipientsRefusedError as exc:
+            self._decided.append((entry.tag, SendOutcome(entry.message.message_id, error=exc)))
+            return
+        self._decided.append((entry.tag, SendOutcome(result.message_id, result=result)))
 
     def _failed(self, entry: _Entry, exc: SmtpProviderError, stage: str) -> None:
-        """Try ``entry`` again after its backoff, or decide it with ``exc``, or raise ``exc`` for the session."""
+        """Try ``entry`` (its current part) again after its backoff, or decide it (or the part) with ``exc``, or
+        raise ``exc`` for the session.
+        """
         if self._current is entry:
             self._current = None
         wait = self.rules.wait_before_next(entry.tries, exc)
         if wait is not None:
+            entry.parts.again()
             entry.not_before = time.monotonic() + wait
             self._queue.appendleft(entry)
             return
         own = isinstance(exc, SmtpTemporaryError) and exc.code != 421  # a 4xx about this message
-        if stage == CONNECT or (stage == ENVELOPE and exc.transient and not own):
+        session_failure = stage == CONNECT or (stage == ENVELOPE and exc.transient and not own)
+        parts = entry.parts
+        if parts.split and not isinstance(exc, DeliveryUnknownError) and (parts.committed or not session_failure):
+            # Other parts were or will be sent: this part's recipients are refused, the message goes on.
+            if isinstance(exc, RecipientsRefusedError):
+                parts.done([], exc.refused, committed=False)
+            else:
+                parts.refuse(getattr(exc, "code", None) or 0, f"not sent: {exc}", rest=session_failure)
+            self._continue(entry)  # decided: the next message meets the session's failure on its own
+            return
+        if session_failure:
+            parts.again()
             self._queue.appendleft(entry)
             raise exc
         self._decided.append((entry.tag, SendOutcome(entry.message.message_id, error=exc)))

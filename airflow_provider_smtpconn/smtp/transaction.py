@@ -3,10 +3,15 @@ send the body, commit it with the final dot and read the reply. The retry rules 
 
 With pipelining (RFC 2920 §3.1) the envelope's commands go in one write and their replies are read in order,
 each attributed to its command; the caller may put the previous message's final dot in front of them.
+
+A transaction may carry only some of a message's recipients: a server that takes no more answers the rest
+``452`` (RFC 5321 §4.5.3.1.10), and those are :attr:`MailTransaction.postponed` to a further transaction of the
+same message (``recipients.py``). DSN parameters (RFC 3461) go on MAIL and RCPT where the server offers DSN.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import smtplib
 from dataclasses import dataclass
@@ -22,6 +27,7 @@ from airflow_provider_smtpconn.exceptions import (
     SmtpTemporaryError,
 )
 from airflow_provider_smtpconn.smtp.data import DataStream
+from airflow_provider_smtpconn.smtp.recipients import recipient_replies
 from airflow_provider_smtpconn.smtp.replies import describe, reply_error, reply_text, was_timeout
 
 if TYPE_CHECKING:
@@ -100,6 +106,7 @@ class MailTransaction:
     it is no longer usable, through the session's ``translate`` and ``discard``.
 
     :param pipelined: Write the envelope's commands at once and read their replies in order (RFC 2920).
+    :param recipients: The recipients of this transaction; default: all of the message's.
     """
 
     def __init__(
@@ -111,13 +118,17 @@ class MailTransaction:
         translate: Callable[[str], ErrorTranslator],
         discard: Callable[[], None],
         pipelined: bool = False,
+        recipients: list[str] | None = None,
     ) -> None:
         self.smtp = smtp
         self.settings = settings
         self.message = message
         self.pipelined = pipelined
+        self.recipients = message.envelope.recipients if recipients is None else recipients
         self.accepted: list[str] = []
         self.refused: dict[str, tuple[int, str]] = {}
+        #: Recipients the server would take no more of (``452``): for a further transaction.
+        self.postponed: list[str] = []
         self._translate = translate
         self._discard = discard
         self._lines: list[bytes] = []
@@ -139,9 +150,24 @@ class MailTransaction:
                     f"{[a for a in (envelope.sender, *envelope.recipients) if not a.isascii()]} needs."
                 )
             options.append("SMTPUTF8")
-        if self.message.body_8bit and self.smtp.has_extn("8bitmime"):
+        if self.message.body_8bit:
+            if not (self.smtp.has_extn("8bitmime") or self.smtp.has_extn("smtputf8")):
+                raise SmtpPermanentError(
+                    f"{s.address} offers neither 8BITMIME nor SMTPUTF8, and {self.message.message_id} holds 8-bit "
+                    "data that could not be re-encoded (a nested message), which RFC 6152 forbids sending there."
+                )
             options.append("BODY=8BITMIME")
-        return options
+        return options + self._dsn_options()[0]
+
+    def _dsn_options(self) -> tuple[list[str], list[str]]:
+        """The DSN parameters of MAIL and of each RCPT, where the message asks for DSN and the server offers it."""
+        dsn = self.message.envelope.dsn
+        if dsn is None:
+            return [], []
+        if not self.smtp.has_extn("dsn"):
+            _warn_no_dsn(self.settings.address)
+            return [], []
+        return dsn.mail_options(), dsn.rcpt_options()
 
     def commands(self) -> list[bytes]:
         """The envelope as it is written: MAIL FROM with its options, RCPT TO per recipient, DATA.
@@ -153,9 +179,10 @@ class MailTransaction:
         if not self._lines:
             options = self._mail_options()
             envelope = self.message.envelope
+            rcpt_options = self._dsn_options()[1]
             texts = [
                 " ".join([f"MAIL FROM:{smtplib.quoteaddr(envelope.sender)}", *options]),
-                *(f"RCPT TO:{smtplib.quoteaddr(rcpt)}" for rcpt in envelope.recipients),
+                *(" ".join([f"RCPT TO:{smtplib.quoteaddr(rcpt)}", *rcpt_options]) for rcpt in self.recipients),
                 "DATA",
             ]
             if any("\r" in text or "\n" in text for text in texts):
@@ -168,7 +195,9 @@ class MailTransaction:
         """MAIL FROM, RCPT TO for each recipient, DATA; returns the accepted and the refused recipients.
 
         Pipelined, the commands go in one write (unless the caller ``written`` them already, after a final dot)
-        and every reply is read, in order, even after a refusal, so the session stays in step.
+        and every reply is read, in order, even after a refusal, so the session stays in step. Recipients the
+        server would take no more of are :attr:`postponed`; when none was accepted but some were decided, the
+        transaction ends without a body and ``accepted`` is empty.
 
         :param final: The last try: recipients deferred (4xx) count as refused instead of failing the try.
         :raises RecipientsRefusedError: if every recipient is refused (the body is never sent).
@@ -189,15 +218,10 @@ class MailTransaction:
         if code != 250:
             self._end(lines[1:], accepted=False)
             raise reply_error(what, code, reply, s.address)
-        accepted: list[str] = []
-        refused: dict[str, tuple[int, str]] = {}
-        deferred: dict[str, tuple[int, str]] = {}
-        for rcpt, line in zip(envelope.recipients, lines[1:-1], strict=True):
-            code, reply = self._ask(line, f"RCPT TO {rcpt}")
-            if code in (250, 251):
-                accepted.append(rcpt)
-            else:
-                (deferred if 400 <= code < 500 else refused)[rcpt] = (code, reply_text(reply))
+        asks = dict(zip(self.recipients, lines[1:-1], strict=True))
+        accepted, refused, deferred, self.postponed = recipient_replies(
+            self.recipients, lambda rcpt: self._ask(asks[rcpt], f"RCPT TO {rcpt}"), pipelined=self.pipelined
+        )
         if deferred and not final:
             self._end(lines[-1:], accepted=bool(accepted))
             first = next(iter(deferred.values()))
@@ -205,6 +229,10 @@ class MailTransaction:
         refused.update(deferred)
         if not accepted:
             self._end(lines[-1:], accepted=False)
+            if self.postponed and refused:  # some decided: the others go in the next transaction
+                return accepted, refused
+            if self.postponed:
+                raise SmtpTemporaryError(f"{s.address} took no recipient: {reply_text(reply)} (temporary).", code, "")
             if deferred:
                 first = next(iter(deferred.values()))
                 raise SmtpTemporaryError(f"{s.address} deferred every recipient: {describe(refused)}.", *first)
@@ -301,3 +329,13 @@ class MailTransaction:
             self.smtp.rset()
         except (smtplib.SMTPException, OSError):
             self._discard()
+
+
+@functools.lru_cache(maxsize=64)
+def _warn_no_dsn(address: str) -> None:
+    """Once per server: the messages asked for DSN, which it does not offer."""
+    log.warning(
+        "%s does not offer DSN (RFC 3461): messages that ask for delivery status notifications (dsn) are sent "
+        "without them.",
+        address,
+    )

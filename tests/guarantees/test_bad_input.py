@@ -219,6 +219,13 @@ OPERATOR_CASES: list[tuple[str, dict[str, Any], type[Exception], tuple[str, ...]
         InvalidMessageError,
         ("list_unsubscribe", "decodes to a line break"),
     ),
+    (
+        "dsn: unknown NOTIFY",
+        {"dsn": {"notify": ["failure", "bounce"]}},
+        InvalidMessageError,
+        ("dsn notify", "'bounce'"),
+    ),
+    ("dsn: unknown RET", {"dsn": {"ret": "everything"}}, InvalidMessageError, ("dsn ret", "'everything'")),
 ]
 
 MALFORMED_KEY = "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END PRIVATE KEY-----\n"
@@ -263,6 +270,11 @@ CONNECTION_CASES: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
     ),
     ("extra: not JSON", {"extra_raw": "{not json"}, ("extra", "not valid JSON")),
     ("extra: not an object", {"extra_raw": "[1, 2]"}, ("extra", "not a JSON object")),
+    (
+        "max_recipients_per_message: zero",
+        {"max_recipients_per_message": 0},
+        ("max_recipients_per_message", "0"),
+    ),
     ("message_id_domain: not a domain", {"message_id_domain": "mail example"}, ("message_id_domain", "'mail example'")),
     ("dkim_domain: not a domain", {"dkim_domain": "-bad-.org"}, ("dkim_domain", "'-bad-.org'")),
     ("dkim: selector and key missing", {"dkim_domain": "example.org"}, ("dkim_selector and dkim_private_key",)),

@@ -1,7 +1,8 @@
-"""What mailbox providers check, through the Airflow shells against the loopback server: the Message-ID at the From
-domain (or the configured one) on every path (operator, mail merge, notifier, email backend, CLI, the hook's door
-for a standard library message), and a DKIM signature from the connection's fields that dkimpy's verifier accepts,
-with a DNS answer the test supplies."""
+"""What mailbox providers and relays check, through the Airflow shells against the loopback server: the Message-ID
+at the From domain (or the configured one) on every path (operator, mail merge, notifier, email backend, CLI, the
+hook's door for a standard library message); a DKIM signature from the connection's fields that dkimpy's verifier
+accepts, with a DNS answer the test supplies; a one-click unsubscribe link per merge row; 150 recipients through a
+relay that takes 100 per message; DSN with each merge row's key as ENVID."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import socket
 
 import dkim
 import pytest
-from support.airflow_helpers import make_dag, run_dag, task_states
+from support.airflow_helpers import make_dag, run_dag, task_states, xcom_value
 from support.dkim_keys import make_key
+from support.fault_server import FaultServer
 from support.sessions import stdlib_message
 
 from airflow_provider_smtpconn.cli import main
@@ -158,3 +160,37 @@ def test_a_mail_merge_gives_each_row_its_own_one_click_link(smtp_server, smtp_co
             f"<https://example.org/u?id={row['id']}>, <mailto:leave@example.org?subject={row['id']}>"
         )
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_the_operator_sends_150_recipients_through_a_relay_capped_at_100(smtp_conn):
+    to = [f"to{i:03}@example.org" for i in range(100)]
+    bcc = [f"bcc{i:03}@example.org" for i in range(50)]
+    with FaultServer(max_recipients=100) as server:
+        smtp_conn(server)
+        with make_dag("recipient_limit") as dag:
+            SendEmailOperator(task_id="send", to=to, bcc=bcc, subject="Everyone", text="x")
+        dag_run = run_dag(dag)
+
+        assert task_states(dag_run) == {"send": ("success", 1)}
+        result = xcom_value(dag_run, "send")
+        assert sorted(result["accepted"]) == sorted(to + bcc) and result["refused"] == {}
+        assert sorted(r for m in server.messages for r in m.rcpt_tos) == sorted(to + bcc)
+        assert {m.message_id for m in server.messages} == {result["message_id"]}
+        assert not any(b"bcc0" in m.data or "Bcc" in m.message for m in server.messages)
+
+
+def test_a_mail_merge_asks_for_dsn_with_each_row_s_key_as_envid(smtp_conn):
+    rows = [{"id": "inv-7", "email": "ann@example.org"}, {"id": "inv 8", "email": "bob@example.org"}]
+    with FaultServer(dsn=True) as server:
+        smtp_conn(server)
+        with make_dag("merge_dsn") as dag:
+            MailMergeOperator(
+                task_id="merge", rows=rows, row_key="id", to="{{ row.email }}", subject="Invoice", text="x",
+                dsn={"notify": "failure", "ret": "headers"},
+            )  # fmt: skip
+        assert task_states(run_dag(dag)) == {"merge": ("success", 1)}
+
+        received = by_recipient(server)
+        assert received["ann@example.org"].dsn["MAIL"] == ["RET=HDRS", "ENVID=inv-7"]
+        assert received["bob@example.org"].dsn["MAIL"] == ["RET=HDRS", "ENVID=inv+208"]
+        assert received["bob@example.org"].dsn["bob@example.org"] == ["NOTIFY=FAILURE"]

@@ -26,7 +26,7 @@ import secrets
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Session
@@ -62,6 +62,9 @@ class Received:
     message_id: str | None
     tls: bool
     authenticated_as: str | None
+    #: DSN parameters as the client sent them (with ``dsn=True``): ``"MAIL"`` -> [RET=..., ENVID=...], and each
+    #: recipient -> [NOTIFY=..., ORCPT=...].
+    dsn: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,9 +104,15 @@ class FaultServer:
         max_lifetime: float = 300.0,
         pipelining: bool = True,
         reply_gap: float = 0.0,
+        dsn: bool = False,
+        eightbitmime: bool = True,
+        max_recipients: int | None = None,
     ) -> None:
         """``pipelining``: offer PIPELINING in EHLO. ``reply_gap``: wait this many seconds before each reply, so
-        that every reply leaves on its own, one command at a time, however the commands arrived."""
+        that every reply leaves on its own, one command at a time, however the commands arrived. ``dsn``: offer
+        DSN (RFC 3461) and record its parameters in :attr:`Received.dsn`. ``eightbitmime``: offer 8BITMIME.
+        ``max_recipients``: answer ``452 4.5.3`` to every RCPT past this many in one transaction, as Google
+        Workspace (100) or Amazon SES (50) do."""
         self.host = HOST
         self.port = 0
         self._tls_context = tls_context
@@ -122,6 +131,9 @@ class FaultServer:
         self._max_lifetime = max_lifetime
         self._pipelining = pipelining
         self._reply_gap = reply_gap
+        self._dsn = dsn
+        self._eightbitmime = eightbitmime
+        self._max_recipients = max_recipients
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._replies: list[_Reply] = []
@@ -483,9 +495,13 @@ class _Handler:
             hide.add("AUTH")
         if not fault._offer_starttls:
             hide.add("STARTTLS")
+        if not fault._eightbitmime:
+            hide.add("8BITMIME")
         lines = [r[4:] for r in responses if r[4:].split(" ", 1)[0].upper() not in hide]
         if fault._pipelining:
             lines.insert(-1, "PIPELINING")
+        if fault._dsn:
+            lines.insert(-1, "DSN")
         return [f"250-{line}" for line in lines[:-1]] + [f"250 {lines[-1]}"]
 
     async def handle_DATA(self, server: _FaultSMTP, session: Session, envelope: Envelope) -> str:
@@ -574,6 +590,12 @@ class _FaultSMTP(SMTP):
         if verb == "MAIL" and authorised is not None and not fault._token_valid(*authorised):
             await self.push("530 5.7.0 Authentication required: the session's OAuth2 token is no longer valid")
             return
+        if fault._dsn and verb in ("MAIL", "RCPT"):
+            arg = self._take_dsn_params(verb, address, arg)
+        if verb == "RCPT" and fault._max_recipients is not None and self.envelope is not None:
+            if len(self.envelope.rcpt_tos) >= fault._max_recipients:
+                await self.push("452 4.5.3 Too many recipients")
+                return
         scripted = fault._take_reply(verb, address)
         if scripted is not None and verb == "DATA" and scripted.startswith("354"):
             await self._data_without_recipients(scripted)
@@ -586,6 +608,20 @@ class _FaultSMTP(SMTP):
         finally:
             if verb == "DATA":
                 self._in_body = False
+
+    def _take_dsn_params(self, verb: str, address: str | None, arg: str | None) -> str | None:
+        """Record and remove the DSN parameters of MAIL (RET, ENVID) or RCPT (NOTIFY, ORCPT), which aiosmtpd does
+        not know; the rest of ``arg`` goes on to aiosmtpd."""
+        if not arg:
+            return arg
+        names = ("RET", "ENVID") if verb == "MAIL" else ("NOTIFY", "ORCPT")
+        words = arg.split(" ")
+        taken = [w for w in words if w.partition("=")[0].upper() in names]
+        if verb == "MAIL":
+            self._dsn_params = {"MAIL": taken}
+        elif address is not None:
+            self._dsn_params = {**getattr(self, "_dsn_params", {}), address: taken}
+        return " ".join(w for w in words if w not in taken)
 
     async def _data_without_recipients(self, scripted: str) -> None:
         """Answer DATA with ``scripted`` (a 354) although no recipient was accepted, read the data section that
@@ -700,6 +736,7 @@ class _FaultSMTP(SMTP):
             message_id=str(raw_id).strip() if raw_id is not None else None,
             tls=tls,
             authenticated_as=user if isinstance(user, str) else None,
+            dsn=dict(getattr(self, "_dsn_params", {})),
         )
 
 
