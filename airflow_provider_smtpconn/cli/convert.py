@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtpconn.settings import FIELDS, FIELDS_BY_KEY
-from airflow_provider_smtpconn.smtp_settings import is_loopback
+from airflow_provider_smtpconn.connection.fields import FIELDS, FIELDS_BY_KEY
+from airflow_provider_smtpconn.smtp.settings import is_loopback
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
