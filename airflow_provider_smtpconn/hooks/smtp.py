@@ -77,6 +77,16 @@ class SmtpConnHook(BaseHook):
             self.__dict__["connection"] = conn
         return self.__dict__["connection"]
 
+    def use_connection(self, conn: Connection) -> None:
+        """Use ``conn`` instead of fetching ``smtp_conn_id`` (the ``smtpconn`` command reads connections as
+        ``airflow connections get`` does, so that those made in the UI are found from a shell); its secrets are
+        registered with the masker as for a fetched one.
+        """
+        from airflow_provider_smtpconn.oauth.base import mask
+
+        mask(*_secrets(conn))
+        self.__dict__["connection"] = conn
+
     @cached_property
     def settings(self) -> SmtpSettings:
         """The transport settings read from the connection; raises :class:`SmtpConfigError` if invalid."""
@@ -158,7 +168,8 @@ class SmtpConnHook(BaseHook):
         :raises InvalidMessageError: for a message without sender or recipient, or a header that could inject
             another.
         """
-        from airflow_provider_smtpconn.message.writer import WireMessage, from_email_message
+        from airflow_provider_smtpconn.message.email_message import from_email_message
+        from airflow_provider_smtpconn.message.writer import WireMessage
 
         wire = message if isinstance(message, WireMessage) else from_email_message(message, envelope)
         if self._session is not None:
@@ -179,7 +190,8 @@ class SmtpConnHook(BaseHook):
             :meth:`SmtpSession.send_many`. Only a connection field that is invalid is raised (before connecting).
         """
         from airflow_provider_smtpconn.exceptions import InvalidMessageError
-        from airflow_provider_smtpconn.message.writer import WireMessage, from_email_message
+        from airflow_provider_smtpconn.message.email_message import from_email_message
+        from airflow_provider_smtpconn.message.writer import WireMessage
         from airflow_provider_smtpconn.smtp.transaction import SendOutcome
 
         refused: dict[int, SendOutcome] = {}

@@ -21,8 +21,9 @@ import pytest
 from airflow_provider_smtpconn.exceptions import HeaderInjectionError, InvalidMessageError
 from airflow_provider_smtpconn.message.attachments import Attachment, normalize_attachments
 from airflow_provider_smtpconn.message.compose import compose, make_message_id
+from airflow_provider_smtpconn.message.email_message import from_email_message
 from airflow_provider_smtpconn.message.request import EmailRequest
-from airflow_provider_smtpconn.message.writer import Base64Source, WireMessage, attachment_head, from_email_message
+from airflow_provider_smtpconn.message.writer import Base64Source, WireMessage, attachment_head
 
 if TYPE_CHECKING:
     from pathlib import Path
