@@ -10,15 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-#: The longest name part kept, in characters (file systems allow 255 bytes; room is left for suffixes).
+#: The longest name part kept, in bytes of UTF-8 (file systems allow 255; room is left for suffixes).
 MAX_NAME = 100
 
 
 def safe_name(part: Any) -> str:
-    """``part`` as one file name: letters, digits, ``-``, ``_`` and ``.`` (never leading), at most 100 characters;
-    ``_`` if nothing is left.
+    """``part`` as one file name: letters, digits, ``-``, ``_`` and ``.`` (never leading), at most 100 bytes of
+    UTF-8 (file systems count bytes: 255 for a name); ``_`` if nothing is left.
     """
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(part))[:MAX_NAME].lstrip(".")
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(part)).lstrip(".")
+    name = name.encode("utf-8", "replace")[:MAX_NAME].decode("utf-8", "ignore")
     return name or "_"
 
 

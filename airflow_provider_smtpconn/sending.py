@@ -181,7 +181,7 @@ def attachment_limit(
     if max_attachment_mb not in (None, ""):
         from airflow_provider_smtpconn.connection.parsers import check_number
 
-        mb = check_number("max_attachment_mb", max_attachment_mb, minimum=0, inclusive=False, parameter=True)
+        mb = check_number("max_attachment_mb", max_attachment_mb, minimum=1 / 1024, parameter=True)
         return int(mb * 1024 * 1024)
     try:
         return hook.max_attachment_bytes

@@ -11,8 +11,9 @@ Airflow and aiosmtpd are imported inside the subcommands, so ``smtpconn --help``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -130,10 +131,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 # -- check ------------------------------------------------------------------------------------------
 
 
-def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _hook(conn_id: str) -> Any:
+    """The hook of ``conn_id``, its connection read as ``airflow connections get`` reads it (environment, secrets
+    backends, the metadata DB): from a shell, the hook's own route (the Task SDK) would miss the DB on Airflow 3.1+.
+    """
+    from airflow.exceptions import AirflowNotFoundException
+    from airflow.models.connection import Connection
+
     from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
 
-    ok, text = SmtpConnHook(smtp_conn_id=args.conn_id).test_connection()
+    hook = SmtpConnHook(smtp_conn_id=conn_id)
+    with contextlib.suppress(AirflowNotFoundException):  # if missing, the hook's own lookup says so
+        hook.use_connection(Connection.get_connection_from_secrets(conn_id))
+    return hook
+
+
+def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    ok, text = _hook(args.conn_id).test_connection()
     if ok:
         print(f"OK: {text}")
         return EXIT_OK
@@ -149,7 +163,6 @@ def _send_test(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     from datetime import datetime, timezone
 
     from airflow_provider_smtpconn.exceptions import InvalidMessageError
-    from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
     from airflow_provider_smtpconn.message.addresses import parse_addresses
     from airflow_provider_smtpconn.sending import EmailRequest, send_email
 
@@ -159,7 +172,7 @@ def _send_test(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
             parse_addresses(args.from_email, "--from")
     except InvalidMessageError as exc:
         parser.error(str(exc))
-    hook = SmtpConnHook(smtp_conn_id=args.conn_id)
+    hook = _hook(args.conn_id)
     now = datetime.now(timezone.utc)
     request = EmailRequest(
         to=[str(r) for r in recipients],

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtpconn.settings import FIELDS, FIELDS_BY_KEY
-from airflow_provider_smtpconn.smtp_settings import is_loopback
+from airflow_provider_smtpconn.connection.fields import FIELDS, FIELDS_BY_KEY
+from airflow_provider_smtpconn.smtp.settings import is_loopback
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -98,6 +98,8 @@ class ConvertedConnection:
     def env_line(self, *, show_secrets: bool = False) -> str:
         """``AIRFLOW_CONN_<ID>='{...}'``: the connection as an environment variable, quoted for a POSIX shell."""
         value = json.dumps(self.as_dict(show_secrets=show_secrets), ensure_ascii=False)
+        if not re.fullmatch(r"[A-Za-z0-9_]+", self.conn_id):  # not a variable name: never pasted as shell code
+            return f"# {self.conn_id!r} cannot be an environment variable name; use the command below."
         return f"AIRFLOW_CONN_{self.conn_id.upper()}={shlex.quote(value)}"
 
     def add_command(self, *, show_secrets: bool = False) -> str:

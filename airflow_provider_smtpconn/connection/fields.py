@@ -16,6 +16,7 @@ from airflow_provider_smtpconn.connection.parsers import (
     choice,
     domain_name,
     flag,
+    long_text,
     number,
     secret,
     text,
@@ -137,7 +138,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "OAuth2 access token",
         "For Authentication xoauth2, if not given as the Password. Shown as a password field and redacted.",
         _nullable("string", format="password"),
-        text,
+        long_text,
     ),
     # OAuth2 token sources: tokens fetched and renewed instead of pasted (oauth.py reads these fields).
     ConnectionField(
@@ -269,7 +270,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "Private CA bundle",
         "A path to a PEM file, or the PEM text, of a private CA to trust besides the system store.",
         _nullable("string", format="multiline"),
-        text,
+        long_text,
         setting="ca_bundle",
     ),
     ConnectionField(
@@ -330,7 +331,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "Largest attachment (MB)",
         "The largest single attachment a task may send through this connection, in MiB (at most 1024).",
         _nullable("number", minimum=0),
-        number(minimum=0, inclusive=False, maximum=1024),
+        number(minimum=1 / 1024, maximum=1024),
         default=10.0,
     ),
     ConnectionField(

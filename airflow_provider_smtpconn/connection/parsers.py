@@ -79,6 +79,13 @@ def text(name: str, value: Any) -> str | None:
     return value.strip() or None
 
 
+def long_text(name: str, value: Any) -> str | None:
+    """Like :func:`text`, but an error does not show the value: it may be long (PEM text) or hold a token."""
+    if value is not None and not isinstance(value, str):
+        raise config_error(f"The connection's {name} is not text (a {type(value).__name__} was given).")
+    return text(name, value)
+
+
 def secret(name: str, value: Any) -> str | None:
     """Like :func:`text`, but an error never shows the value; a JSON object (a key file given as an object in the
     extra JSON) is taken as its JSON text.

@@ -78,6 +78,16 @@ class SmtpConnHook(BaseHook):
             self.__dict__["connection"] = conn
         return self.__dict__["connection"]
 
+    def use_connection(self, conn: Connection) -> None:
+        """Use ``conn`` instead of fetching ``smtp_conn_id`` (the ``smtpconn`` command reads connections as
+        ``airflow connections get`` does, so that those made in the UI are found from a shell); its secrets are
+        registered with the masker as for a fetched one.
+        """
+        from airflow_provider_smtpconn.oauth.base import mask
+
+        mask(*_secrets(conn))
+        self.__dict__["connection"] = conn
+
     @cached_property
     def settings(self) -> SmtpSettings:
         """The transport settings read from the connection; raises :class:`SmtpConfigError` if invalid."""
@@ -191,18 +201,26 @@ class SmtpConnHook(BaseHook):
         :raises InvalidMessageError: for a message without sender or recipient, or a header that could inject
             another.
         """
-        from airflow_provider_smtpconn.message.writer import WireMessage, from_email_message
-
-        if isinstance(message, WireMessage):
-            wire = message
-        else:
-            wire = from_email_message(message, envelope, message_id_domain=self.message_id_domain)
-            if self.dkim_signer is not None:
-                wire = self.dkim_signer.sign(wire)
+        wire = self.wire_message(message, envelope)
         if self._session is not None:
             return self._session.send(wire, on_commit=on_commit)
         with self as hook:
             return hook.get_conn().send(wire, on_commit=on_commit)
+
+    def wire_message(self, message: Message | WireMessage, envelope: Envelope | None = None) -> WireMessage:
+        """``message`` for the wire: a ``WireMessage`` as it is (``sending.prepare_email`` signed it already); a
+        standard library message written at the door (``message/email_message.py``) with a Message-ID at
+        ``message_id_domain`` if it has none, and signed if the connection has DKIM fields.
+
+        :raises InvalidMessageError: see ``from_email_message``. :raises SmtpConfigError: for a DKIM field.
+        """
+        from airflow_provider_smtpconn.message.email_message import from_email_message
+        from airflow_provider_smtpconn.message.writer import WireMessage
+
+        if isinstance(message, WireMessage):
+            return message
+        wire = from_email_message(message, envelope, message_id_domain=self.message_id_domain)
+        return wire if self.dkim_signer is None else self.dkim_signer.sign(wire)
 
     def send_many(
         self, messages: Iterable[Message | WireMessage], *, on_commit: Callable[[str], object] | None = None
@@ -217,14 +235,14 @@ class SmtpConnHook(BaseHook):
             :meth:`SmtpSession.send_many`. Only a connection field that is invalid is raised (before connecting).
         """
         from airflow_provider_smtpconn.exceptions import InvalidMessageError
-        from airflow_provider_smtpconn.message.writer import WireMessage, from_email_message
+        from airflow_provider_smtpconn.message.writer import WireMessage
         from airflow_provider_smtpconn.smtp.transaction import SendOutcome
 
         refused: dict[int, SendOutcome] = {}
         wires: list[WireMessage] = []
         for index, message in enumerate(messages):
             try:
-                wires.append(message if isinstance(message, WireMessage) else from_email_message(message))
+                wires.append(self.wire_message(message))
             except InvalidMessageError as exc:
                 given = message.get("Message-ID") if not isinstance(message, WireMessage) else message.message_id
                 refused[index] = SendOutcome(str(given or "").strip(), error=exc)

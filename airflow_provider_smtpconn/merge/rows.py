@@ -64,7 +64,12 @@ def key_of(mapping: Mapping[str, Any], row_key: str | None, position: int) -> st
     value = mapping[row_key]
     if value is None or (isinstance(value, str) and not value.strip()):
         raise RowKeyError(f"has an empty {row_key!r} (row_key)")
-    return str(value)
+    key = str(value)
+    try:
+        key.encode("utf-8")  # the journal records it as UTF-8
+    except UnicodeEncodeError:
+        raise RowKeyError(f"has a {row_key!r} (row_key) {key!r} that is not valid Unicode text") from None
+    return key
 
 
 class XComRows:

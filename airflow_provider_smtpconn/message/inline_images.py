@@ -154,6 +154,8 @@ def _from_text(text: str) -> bytes:
         try:
             if path.is_file():
                 return _read(path)
+            if path.is_dir():
+                raise InlineImageError(f"inline_image value {_shown(stripped)} is a folder, not an image file.")
         except OSError:
             pass  # not a usable path name: read it as base64 below
     try:
@@ -183,7 +185,7 @@ def _format_of(data: bytes, value: Any) -> tuple[str, str]:
         if data.startswith(magic):
             return content_type, extension
     where = f"the file {str(value)!r}" if isinstance(value, os.PathLike) else "value"
-    raise InlineImageError(f"inline_image {where} is not a PNG, JPEG or GIF image (it starts with {data[:8]!r}).")
+    raise InlineImageError(f"inline_image {where} is not a PNG, JPEG or GIF image.")
 
 
 def _pixel_width(data: bytes) -> int | None:

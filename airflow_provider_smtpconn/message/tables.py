@@ -169,13 +169,17 @@ def _cell(value: Any, index: int, formatters: dict[int, tuple[str, Any]], decima
             if callable(spec):
                 return str(spec(value))
             return value.strftime(spec) if hasattr(value, "strftime") and "%" in spec else format(value, spec)
-        except (TypeError, ValueError) as exc:
-            raise TableError(f"formats[{name!r}] {spec!r} cannot format the value {value!r} ({exc}).") from None
-    if _is_number(value):
-        if isinstance(value, (numbers.Integral, Decimal)):
-            return f"{value:,}"
-        return f"{value:,.{decimals}f}"
-    return str(value)
+        except Exception as exc:  # a format spec or a caller's function: whatever it raises is bad input
+            shown = f"{value!r}"[:80]
+            raise TableError(f"formats[{name!r}] {spec!r} cannot format the value {shown} ({exc}).") from None
+    try:
+        if _is_number(value):
+            if isinstance(value, (numbers.Integral, Decimal)):
+                return f"{value:,}"
+            return f"{value:,.{decimals}f}"
+        return str(value)
+    except (ValueError, OverflowError) as exc:  # e.g. an int past Python's digit limit
+        raise TableError(f"A cell of column {index + 1} cannot be shown as text ({exc}).") from None
 
 
 def _is_numeric_column(rows: list[list[Any]], index: int) -> bool:

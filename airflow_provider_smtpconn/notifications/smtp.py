@@ -142,10 +142,14 @@ class SendEmailNotifier(EmailTemplating, BaseNotifier):
         request = self.email_request()
         if request.text is None and request.html is None and default.html is not None:
             request = replace(request, text=default.text, html=default.html)
+        request = request.with_defaults(subject=default.subject, text=default.text)
+        # Two notifiers on the same event (a task's and its DAG's) send two messages: each gets a Message-ID of its
+        # own, or a receiver that already holds the first drops the second.
+        addressed = tuple(repr(v) for v in (request.to, request.cc, request.bcc, request.subject))
         send_email(
-            request.with_defaults(subject=default.subject, text=default.text),
+            request,
             hook,
-            identity=default.identity,
+            identity=(*default.identity, *addressed),
             dry_run=self.dry_run,
             dry_run_name=default.dry_run_name,
         )

@@ -73,6 +73,11 @@ class SmtpSettings:
         host = (self.host or "").strip()
         if not host or any(c.isspace() for c in host):
             raise config_error(f"The connection's host {self.host!r} is not a host name or IP address.")
+        if "/" in host or (":" in host and not host.startswith("[") and host.count(":") == 1):
+            raise config_error(
+                f"The connection's host {self.host!r} is not a host name or IP address: give the name alone "
+                "(smtp.example.com), the port in Port, and no scheme."
+            )
         tls_mode = self.tls_mode or ("implicit" if self.port == 465 else "starttls")
         if tls_mode not in TLS_MODES:
             raise config_error(f"tls_mode {self.tls_mode!r} is not one of {', '.join(TLS_MODES)}.")

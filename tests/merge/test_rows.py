@@ -52,3 +52,8 @@ def test_row_keys_and_chunks():
     assert chunk_rows(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
     with pytest.raises(InvalidMessageError, match="chunk size 0"):
         chunk_rows([1], 0)
+
+
+def test_a_row_key_that_is_not_valid_unicode_is_a_bad_row():
+    with pytest.raises(InvalidMessageError, match="not valid Unicode text"):
+        key_of({"id": "a\udc80"}, "id", 0)

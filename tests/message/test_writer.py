@@ -21,8 +21,9 @@ import pytest
 from airflow_provider_smtpconn.exceptions import HeaderInjectionError, InvalidMessageError
 from airflow_provider_smtpconn.message.attachments import Attachment, normalize_attachments
 from airflow_provider_smtpconn.message.compose import compose, make_message_id
+from airflow_provider_smtpconn.message.email_message import from_email_message
 from airflow_provider_smtpconn.message.request import EmailRequest
-from airflow_provider_smtpconn.message.writer import Base64Source, WireMessage, attachment_head, from_email_message
+from airflow_provider_smtpconn.message.writer import Base64Source, WireMessage, attachment_head
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -171,36 +172,6 @@ def test_a_caller_s_message_without_recipient_is_refused():
     msg["From"] = "a@example.org"
     with pytest.raises(InvalidMessageError, match="no recipient"):
         from_email_message(msg)
-
-
-def test_an_8bit_text_body_is_re_encoded_quoted_printable_and_reads_back_the_same():
-    msg = stdlib_message({"to": "a@example.org"})
-    msg.set_content("Grüße\n", cte="8bit")
-    wire = from_email_message(msg)
-    data = wire.as_bytes()
-    assert data.isascii() and not wire.body_8bit
-    assert b"Content-Transfer-Encoding: quoted-printable\r\n" in data and b"8bit" not in data
-    assert parse(data).get_content() == "Grüße\r\n"
-    assert msg["Content-Transfer-Encoding"] == "8bit"  # the caller's message is not changed
-
-
-def test_8bit_binary_data_is_re_encoded_base64_byte_for_byte():
-    raw = bytes(range(256)) * 4
-    msg = stdlib_message({"to": "a@example.org"})
-    msg.set_content("see attached\n")
-    msg.add_attachment(raw, maintype="application", subtype="octet-stream", cte="8bit", filename="x.bin")
-    data = from_email_message(msg).as_bytes()
-    assert data.isascii()
-    (attached,) = parse(data).iter_attachments()
-    assert attached["Content-Transfer-Encoding"] == "base64" and attached.get_content() == raw
-
-
-def test_a_nested_message_with_8bit_data_is_flagged_for_8bitmime():
-    inner = stdlib_message({"to": "x@example.org", "subject": "inner", "text": "forwarded"})
-    inner.set_content("Grüße\n", cte="8bit")
-    msg = stdlib_message({"to": "a@example.org", "text": "see attached"})
-    msg.add_attachment(inner)
-    assert from_email_message(msg).body_8bit
 
 
 def test_a_nested_message_is_written_by_the_email_package_s_generator():

@@ -321,3 +321,24 @@ def test_help_imports_neither_airflow_nor_aiosmtpd():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_check_and_send_test_find_a_connection_stored_in_the_metadata_db(smtp_server, airflow_db):
+    """A connection made in the UI lives in the metadata DB; from a shell the command reads it as
+    ``airflow connections get`` does."""
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    extra = '{"tls_mode": "none", "from_email": "db@example.org", "retry_wait": 0}'
+    with create_session() as session:
+        session.add(
+            Connection(conn_id="in_db", conn_type="smtpconn", host="127.0.0.1", port=smtp_server.port, extra=extra)
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+    checked = subprocess.run([*COMMAND, "check", "in_db"], env=env, capture_output=True, text=True, timeout=120)
+    sent = subprocess.run([*COMMAND, "send-test", "in_db", "--to", "me@example.org"], env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert checked.returncode == 0, checked.stderr[-2000:]
+    assert sent.returncode == 0, sent.stderr[-2000:]
+    (received,) = smtp_server.messages
+    assert (received.mail_from, received.rcpt_tos) == ("db@example.org", ["me@example.org"])

@@ -116,3 +116,23 @@ def test_one_notifier_reused_by_several_tasks_describes_each_task(smtp_server, s
     assert "notify_reused.first" in subjects[0] and "notify_reused.second" in subjects[1]
     assert "second broke" in body(sorted(smtp_server.messages, key=lambda m: str(m.message["Subject"]))[1].message)
     assert shared.subject is None and shared.text is None
+
+
+def test_a_task_notifier_and_a_dag_notifier_on_one_failure_send_two_message_ids(smtp_server, smtp_conn):
+    from airflow.sdk import task
+
+    smtp_conn(smtp_server)
+    with make_dag(
+        "notify_twice", on_failure_callback=SendEmailNotifier(to="owner@example.org", subject="{{ dag.dag_id }} failed")
+    ) as dag:
+
+        @task(on_failure_callback=SendEmailNotifier(to="oncall@example.org"))
+        def breaks():
+            raise ValueError("broken")
+
+        breaks()
+    run_dag(dag)
+
+    ids = [m.message_id for m in smtp_server.messages]
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == ["oncall@example.org", "owner@example.org"]
+    assert len(set(ids)) == 2

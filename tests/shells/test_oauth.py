@@ -27,7 +27,7 @@ from airflow_provider_smtpconn.exceptions import (
     TokenRefusedError,
 )
 from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
-from airflow_provider_smtpconn.message.writer import from_email_message
+from airflow_provider_smtpconn.message.email_message import from_email_message
 from airflow_provider_smtpconn.oauth import base as oauth_base
 
 if TYPE_CHECKING:

@@ -263,6 +263,9 @@ BAD = [
     ("chart not an image", lambda: inline_image(b"%PDF-1.7 not a picture"), InlineImageError, "not a PNG, JPEG"),
     ("chart text", lambda: inline_image("no such file.png"), InlineImageError, "neither an existing file"),
     ("chart of a number", lambda: inline_image(42), InlineImageError, "value of type int"),
+    ("format function raises", lambda: email_table([{"a": 1}], formats={"a": lambda v: 1 / 0}), TableError, "formats"),
+    ("number past the digit limit", lambda: email_table([{"a": 10**5000}]), TableError, "column 1"),
+    ("chart folder", lambda: inline_image("/tmp"), InlineImageError, "is a folder"),
 ]
 
 

@@ -94,3 +94,18 @@ def test_json_attachments_are_valid_json_with_nan_and_infinity_as_null(smtp_serv
         "ratio": None,
         "limits": [None, None, 1.5],
     }
+
+
+def test_a_name_is_cut_at_100_bytes_not_characters():
+    name = safe_name("\u6708" * 100)  # three bytes each in UTF-8
+    assert len(name.encode()) <= 100 and name == "\u6708" * 33
+    result = write_dry_run(composed(to="a@example.org", text="x"), ("\u6708" * 100,) * 3)
+    assert Path(result.eml_path or "").is_file()
+
+
+def test_an_attachment_limit_under_one_kib_is_refused():
+    from airflow_provider_smtpconn.exceptions import InvalidMessageError
+    from airflow_provider_smtpconn.sending import attachment_limit
+
+    with pytest.raises(InvalidMessageError, match="max_attachment_mb 1e-300 must be at least"):
+        attachment_limit(1e-300, SmtpConnHook())

@@ -147,7 +147,8 @@ def test_a_connection_lost_in_a_later_transaction_retries_only_that_transaction(
 
 def test_a_session_that_cannot_go_on_after_a_delivered_transaction_reports_the_rest_refused():
     message = wide_message()
-    with FaultServer() as server, SmtpSession(settings(server, max_recipients_per_message=100, retry_limit=0)) as session:
+    limited = {"max_recipients_per_message": 100, "retry_limit": 0}
+    with FaultServer() as server, SmtpSession(settings(server, **limited)) as session:
         server.reply("RCPT", "421 4.3.2 Shutting down", address=EVERYONE[100])
         result = session.send(message)
 

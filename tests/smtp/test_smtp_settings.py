@@ -22,3 +22,20 @@ def test_plaintext_auth_to_a_remote_host_is_refused_before_connecting(monkeypatc
         SmtpSettings(host="smtp.example.com", tls_mode="none", username="u", password="p")
     assert SmtpSettings(host="127.0.0.1", tls_mode="none", username="u", password="p").port == 25
     assert SmtpSettings(host="smtp.example.com", tls_mode="none", username="u", password="p", allow_plaintext_auth=True)
+
+
+@pytest.mark.parametrize("host", ["smtp://smtp.example.com", "smtp.example.com:2525", "smtp.example.com/x"])
+def test_a_host_with_a_scheme_or_a_port_is_refused_naming_where_the_port_goes(host):
+    with pytest.raises(SmtpConfigError, match="the port in Port"):
+        SmtpSettings(host=host)
+
+
+def test_an_access_token_that_is_not_text_is_refused_without_showing_it():
+    from airflow_provider_smtpconn.smtp.settings import settings_from_extras
+
+    with pytest.raises(SmtpConfigError) as caught:
+        settings_from_extras(
+            {"auth_type": "xoauth2", "access_token": ["S3cretTok"]},
+            host="smtp.example.com", port=587, login="u@example.com", password=None,
+        )  # fmt: skip
+    assert "access_token" in str(caught.value) and "S3cretTok" not in str(caught.value)

@@ -592,10 +592,10 @@ class _FaultSMTP(SMTP):
             return
         if fault._dsn and verb in ("MAIL", "RCPT"):
             arg = self._take_dsn_params(verb, address, arg)
-        if verb == "RCPT" and fault._max_recipients is not None and self.envelope is not None:
-            if len(self.envelope.rcpt_tos) >= fault._max_recipients:
-                await self.push("452 4.5.3 Too many recipients")
-                return
+        limit = fault._max_recipients
+        if verb == "RCPT" and limit is not None and self.envelope is not None and len(self.envelope.rcpt_tos) >= limit:
+            await self.push("452 4.5.3 Too many recipients")
+            return
         scripted = fault._take_reply(verb, address)
         if scripted is not None and verb == "DATA" and scripted.startswith("354"):
             await self._data_without_recipients(scripted)

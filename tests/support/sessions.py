@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 from email.policy import SMTP
+from typing import TYPE_CHECKING
 
-from airflow_provider_smtpconn.message.writer import WireMessage, from_email_message
+from airflow_provider_smtpconn.message.email_message import from_email_message
 from airflow_provider_smtpconn.smtp.session import SmtpSession
 from airflow_provider_smtpconn.smtp.settings import SmtpSettings
+
+if TYPE_CHECKING:
+    from airflow_provider_smtpconn.message.writer import WireMessage
 
 
 def settings(server, **overrides) -> SmtpSettings:
