@@ -33,7 +33,7 @@ import bench_cases  # noqa: E402
 import bench_reports  # noqa: E402
 from bench_cases import CONTENDERS  # noqa: E402
 
-CASE_ORDER = ("large", "many", "import", "rows", "merge", "mergemem", "relay", "report", "door")
+CASE_ORDER = ("large", "many", "import", "rows", "merge", "mergemem", "relay", "report", "door", "dkim")
 CHILD_TIMEOUT = 600  # seconds for one child interpreter; every run is bounded
 
 
@@ -47,6 +47,7 @@ class Config:
     merge_n: int = 10_000
     mem_rows: tuple[int, int] = (10_000, 50_000)
     relay_n: int = 300
+    dkim_mib: tuple[float, float] = (5, 25)
     batch_children: bool = False  # quick mode: one child runs all of a case's jobs (no memory isolation)
 
 
@@ -61,6 +62,7 @@ def full_config(reps: int | None = None) -> Config:
         "relay": 3,
         "report": 5,
         "door": 3,
+        "dkim": 3,
     }
     return Config(reps={c: reps or n for c, n in defaults.items()})
 
@@ -75,6 +77,7 @@ def quick_config(reps: int | None = None) -> Config:
         merge_n=20,
         mem_rows=(30, 150),
         relay_n=6,
+        dkim_mib=(0.05, 0.25),
         batch_children=True,
     )
 
@@ -126,6 +129,7 @@ class Runner:
     tmpdir: Path
     results: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     relay_report: list[str] = field(default_factory=list)
+    dkim_report: list[str] = field(default_factory=list)
     import_breakdown: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
 
     def record(self, case: str, contender: str, result: dict[str, Any], delivered: tuple[int, int]) -> None:
@@ -243,6 +247,13 @@ class Runner:
 
                 relay = bench_relay.run_case(cfg.relay_n, cfg.reps["relay"], self.env, str(self.tmpdir), progress)
                 self.results["relay"], self.relay_report = relay
+            elif case == "dkim":
+                import bench_dkim
+
+                dkim = bench_dkim.run_case(
+                    cfg.dkim_mib, cfg.reps["dkim"], self.env, str(self.tmpdir), self.sink, progress
+                )
+                self.results["dkim"], self.dkim_report = dkim
 
 
 def write_random(path: Path, size: int) -> None:
@@ -384,6 +395,8 @@ def report(runner: Runner, cases: list[str], wall: float, started: datetime) -> 
         lines += ["", *targets(runner, cases)]
     if runner.relay_report:
         lines += ["", *runner.relay_report]
+    if runner.dkim_report:
+        lines += ["", *runner.dkim_report]
     if "import" in cases:
         lines.append("")
         for contender in CONTENDERS:

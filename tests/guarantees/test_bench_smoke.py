@@ -59,3 +59,6 @@ def test_every_case_gives_a_number_for_every_contender(monkeypatch: pytest.Monke
     # Case 7, at a relay's distance, has contenders of its own; every one delivered what it claims.
     assert set(runner.results["relay"]) == {"official", "ours", "ours4", "floor", "floor_bdat"}
     assert "7. mail merge at a relay's distance" in text
+    # Case 10, DKIM signing, has contenders of its own too; each delivered what it claims (checked by the bench).
+    assert set(runner.results["dkim"]["0.25"]) == {"unsigned", "ours", "whole"}
+    assert "10. DKIM signing" in text
