@@ -8,6 +8,8 @@ What it shows:
   which they see as ``row``. Every row is checked before the first message goes out; each row's Message-ID is
   derived from its ``id``, and a journal records which rows the server accepted, so a retry never sends a row
   twice.
+* ``list_unsubscribe`` gives every message its customer's one-click unsubscribe link (``List-Unsubscribe`` and
+  ``List-Unsubscribe-Post``, RFC 8058), which Gmail and Yahoo ask of bulk senders.
 * The task returns the counts and each row's outcome (with its Message-ID) as its XCom.
 
 Connections (nothing outside this machine is needed):
@@ -87,6 +89,8 @@ with DAG(
         text="Dear {{ row.name }}, your statement ({{ row.total }} EUR) is attached.",
         html=STATEMENT_HTML,
         attachments={"filename": "statement-{{ row.id }}.csv", "content": STATEMENT_CSV},
+        # One-click unsubscribe (RFC 8058), which Gmail and Yahoo ask of bulk senders: a link per customer.
+        list_unsubscribe="https://example.org/statements/unsubscribe?customer={{ row.id }}",
         messages_per_session=100,
     )
 
