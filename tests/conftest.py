@@ -10,7 +10,7 @@ import os
 import shutil
 import ssl
 import tempfile
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -143,3 +143,20 @@ def smtp_conn(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
         return conn_id
 
     return define
+
+
+@pytest.fixture
+def guarded(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Replace ``socket.create_connection``: any attempt to connect is recorded and fails the test, so bad input
+    that reached the network would fail instead of sending traffic.
+    """
+    import socket
+
+    attempts: list[Any] = []
+
+    def refuse(address: Any, *args: Any, **kwargs: Any) -> None:
+        attempts.append(address)
+        raise AssertionError(f"bad input tried to connect to {address}")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    return attempts

@@ -14,7 +14,6 @@ import datetime as dt
 import json
 import os
 import re
-import socket
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -289,19 +288,6 @@ CONNECTION_CASES: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
         ("dkim_private_key", "neither a PEM private key nor the path"),
     ),
 ]
-
-
-@pytest.fixture
-def guarded(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Replace ``socket.create_connection``: any attempt to connect is recorded and fails the case."""
-    attempts: list[Any] = []
-
-    def refuse(address: Any, *args: Any, **kwargs: Any) -> None:
-        attempts.append(address)
-        raise AssertionError(f"bad input tried to connect to {address}")
-
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    return attempts
 
 
 def _define_connection(monkeypatch: pytest.MonkeyPatch, server: Any, fields: dict[str, Any]) -> None:

@@ -12,7 +12,6 @@ import csv
 import io
 import math
 import re
-import socket
 import subprocess
 import sys
 from typing import Any
@@ -238,18 +237,6 @@ def test_html_without_text_gets_a_text_part_with_links_and_an_authors_text_wins(
 
 
 # -- bad input: one sentence naming the parameter, before anything connects ----------------------------------
-
-
-@pytest.fixture
-def guarded(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    attempts: list[Any] = []
-
-    def refuse(address: Any, *args: Any, **kwargs: Any) -> None:
-        attempts.append(address)
-        raise AssertionError(f"bad input tried to connect to {address}")
-
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    return attempts
 
 
 BAD = [
