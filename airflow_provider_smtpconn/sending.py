@@ -70,6 +70,7 @@ def prepare_email(
     identity: tuple[Any, ...] = (),
     dry_run: bool = False,
     sign: bool = True,
+    envid: str | None = None,
 ) -> WireMessage:
     """Resolve the sender, the attachment limit and the Message-ID domain, compose, and sign with DKIM if the
     connection says so; connects nowhere.
@@ -78,6 +79,7 @@ def prepare_email(
     is signed).
 
     :param sign: Sign with the connection's DKIM key (``False`` where the message is only checked).
+    :param envid: The DSN ENVID when the request's ``dsn`` gives none (a merge row's key).
     :raises InvalidMessageError: naming the parameter and value at fault.
     :raises SmtpConfigError: for a DKIM field that cannot be used.
     """
@@ -100,6 +102,7 @@ def prepare_email(
         identity=identity,
         max_attachment_bytes=limit,
         message_id_domain=_from_connection(hook, "message_id_domain", required=not dry_run),
+        envid=envid,
     )  # fmt: skip
     signer = _from_connection(hook, "dkim_signer", required=not dry_run) if sign else None
     if signer is None:

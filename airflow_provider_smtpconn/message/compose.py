@@ -60,6 +60,7 @@ def compose(
     max_attachment_bytes: int | None = None,
     date: datetime | None = None,
     message_id_domain: str | None = None,
+    envid: str | None = None,
 ) -> WireMessage:
     """The message ``request`` describes, as it goes on the wire; ``request.from_email`` must be set.
 
@@ -69,6 +70,7 @@ def compose(
     :param date: The Date header; default: now.
     :param message_id_domain: The Message-ID's right-hand side; default: the domain of ``from_email`` (never
         ``localhost`` or this machine's name, which receivers' spam filters count against a message).
+    :param envid: The DSN ENVID when ``request.dsn`` asks for DSN and gives none (RFC 3461 section 4.4).
     :raises InvalidMessageError: naming the parameter and the value at fault (:class:`AttachmentError` and
         :class:`HeaderInjectionError` among its subclasses).
     """
@@ -81,7 +83,10 @@ def compose(
         raise InvalidMessageError("No recipient: give at least one address in to, cc or bcc.")
     (sender_addr, sender_text) = sender[0]
     recipients = [addr for addr, _ in (*to, *cc, *bcc)]
-    envelope = Envelope.from_addresses(sender_addr, recipients, parse_dsn(request.dsn))
+    dsn = parse_dsn(request.dsn)
+    if dsn is not None and dsn.envid is None and envid:
+        dsn = dsn.with_envid(envid)
+    envelope = Envelope.from_addresses(sender_addr, recipients, dsn)
     policy = SMTP_UTF8 if envelope.needs_smtputf8 else SMTP
     message_id = make_message_id(id_domain(sender_addr, message_id_domain), *identity)
 

@@ -175,8 +175,7 @@ class MailMergeOperator(BaseOperator):
         hook = SmtpConnHook(smtp_conn_id=self.smtp_conn_id)
         path = journal_path(self.journal_folder(), ti.dag_id, ti.run_id, ti.task_id, map_index)
         hook.dkim_signer  # noqa: B018  # a DKIM key that cannot be used fails the task before any row is read
-        # The check pass composes every row only to check it; signing (an RSA signature per row) waits for the send.
-        signing = {"on": False}
+        signing = {"on": False}  # the check pass only checks each row; the RSA signature per row waits for the send
         with Outcomes() as outcomes, Journal(path, ti.try_number, fsync=self.journal_fsync) as journal:
             merge = Merge(
                 rows=self._row_source(),
@@ -343,13 +342,7 @@ def _compose_row(
     checks and errors as ``SendEmailOperator``); signed with DKIM if ``sign`` and the connection says so. The row
     key is the last part of ``identity``, and the DSN ENVID when ``dsn`` gives none.
     """
-    from dataclasses import replace
-
     from airflow_provider_smtpconn.sending import EmailRequest, prepare_email
 
-    message = prepare_email(EmailRequest(**values, max_attachment_mb=max_mb), hook, identity=identity, sign=sign)
-    dsn = message.envelope.dsn
-    if dsn is None or dsn.envid is not None:
-        return message
-    envelope = replace(message.envelope, dsn=dsn.with_envid(str(identity[-1])))  # ENVID: the row key
-    return replace(message, envelope=envelope)
+    request = EmailRequest(**values, max_attachment_mb=max_mb)
+    return prepare_email(request, hook, identity=identity, sign=sign, envid=str(identity[-1]))

@@ -15,7 +15,9 @@ message's MAIL, RCPT and DATA go in one write, and the next message's go in the 
 message's final ``.``, so a steady stream costs one round trip per message. The final ``.`` stays each message's
 commit point: ``on_commit`` runs right before it is written, and when the connection is lost with replies
 outstanding, a message whose dot was written is unknown (never resent), while one whose dot was not was not
-delivered and is tried again on a new connection, within its own retries.
+delivered and is tried again on a new connection, within its own retries. A message whose recipients take more
+than one transaction (``recipients.py``) commits part by part, each part's final dot its own commit point; a part
+that fails is tried again alone, and the message's one outcome names every recipient.
 """
 
 from __future__ import annotations

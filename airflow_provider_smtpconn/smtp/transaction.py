@@ -232,7 +232,8 @@ class MailTransaction:
             if self.postponed and refused:  # some decided: the others go in the next transaction
                 return accepted, refused
             if self.postponed:
-                raise SmtpTemporaryError(f"{s.address} took no recipient: {reply_text(reply)} (temporary).", code, "")
+                text = "too many recipients"
+                raise SmtpTemporaryError(f"{s.address} took no recipient of this transaction: 452 {text}.", 452, text)
             if deferred:
                 first = next(iter(deferred.values()))
                 raise SmtpTemporaryError(f"{s.address} deferred every recipient: {describe(refused)}.", *first)

@@ -156,3 +156,14 @@ def test_a_session_that_cannot_go_on_after_a_delivered_transaction_reports_the_r
     assert set(result.refused) == set(EVERYONE[100:])
     code, text = result.refused[EVERYONE[-1]]
     assert code == 421 and text.startswith("not sent:")
+
+
+def test_a_server_that_takes_no_recipient_at_all_is_a_temporary_failure_retried_then_raised():
+    from airflow_provider_smtpconn.exceptions import SmtpTemporaryError
+
+    message = composed(to=["a@example.org", "b@example.org"], text="x")
+    with FaultServer(max_recipients=0) as server:
+        with SmtpSession(settings(server, retry_limit=1)) as session, pytest.raises(SmtpTemporaryError) as raised:
+            session.send(message)
+        assert "took no recipient of this transaction: 452" in str(raised.value) and raised.value.code == 452
+        assert server.messages == [] and server.commands.count("MAIL") == 2  # the first try and its one retry
