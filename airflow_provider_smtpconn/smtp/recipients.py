@@ -53,7 +53,8 @@ class RecipientParts:
     def postpone(self, recipients: list[str]) -> None:
         """``recipients`` of the current part, which the server would not take: first in the next part."""
         self.pending[:0] = recipients
-        self.current = [r for r in self.current if r not in set(recipients)]
+        postponed = set(recipients)
+        self.current = [r for r in self.current if r not in postponed]
 
     def again(self) -> None:
         """The current part is tried again (after a temporary failure): its recipients go back first."""
