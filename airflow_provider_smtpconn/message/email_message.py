@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_smtpconn.exceptions import HeaderInjectionError, InvalidMessageError
 from airflow_provider_smtpconn.message.envelope import Envelope
-from airflow_provider_smtpconn.message.headers import MAX_LINE, MAX_LINE_HARD, SMTP, folded_line, is_plain
+from airflow_provider_smtpconn.message.headers import MAX_LINE, MAX_LINE_HARD, SMTP, fold_plain, folded_line, is_plain
 from airflow_provider_smtpconn.message.writer import CRLF, WireMessage, WireWriter, new_boundary, quoted_printable
 
 if TYPE_CHECKING:
@@ -157,8 +157,11 @@ def _write_headers(
         text = _unfold(value if isinstance(value, str) else str(value))
         if boundary is not None and name.lower() == "content-type":
             value = text = f'{text}; boundary="{boundary}"'
-        if is_plain(text) and "*=" not in text and len(name) + 2 + len(text) <= MAX_LINE:
+        plain = is_plain(text) and "*=" not in text  # nothing in it can decode to anything else
+        if plain and len(name) + 2 + len(text) <= MAX_LINE:
             line = f"{name}: {text}\r\n".encode("ascii")
+        elif plain and (folded := fold_plain(name, text)) is not None:
+            line = folded  # a long plain value (a Content-Type with its boundary): folded at its spaces
         else:
             SMTP.header_store_parse(name, text)  # the guard: as given, as decoded, every RFC 2231 parameter
             line = folded_line(name, value, policy, name)

@@ -261,6 +261,15 @@ def text_header(name: str, value: str, field: str) -> bytes:
     return folded_line(stored_name, header, SMTP, field)
 
 
+def fold_plain(name: str, value: str) -> bytes | None:
+    """A plain value folded at its spaces (RFC 5322 section 2.2.3), or ``None`` if it cannot be (a run of spaces,
+    or a word too long for a line of 998).
+    """
+    if "  " in value or value != value.strip():
+        return None
+    return _folded(name, value.split(" "), " ")
+
+
 def address_header(name: str, texts: list[str], field: str, policy: EmailPolicy = SMTP) -> bytes:
     """An address header from each address's header text (``Name <addr>``), folded between addresses.
 
