@@ -96,7 +96,7 @@ class SmtpConnHook(BaseHook):
     @property
     def from_email(self) -> str | None:
         """The connection's default sender: its ``from_email`` extra, else its login if that is an address."""
-        sender = FIELDS_BY_KEY["from_email"].read(_extras(self.connection))
+        sender = FIELDS_BY_KEY["from_email"].read(self.extras)
         if sender:
             return sender
         login = self.connection.login
@@ -105,13 +105,21 @@ class SmtpConnHook(BaseHook):
     @property
     def max_attachment_bytes(self) -> int:
         """The largest single attachment this connection accepts, in bytes (``max_attachment_mb`` MiB)."""
-        mb = FIELDS_BY_KEY["max_attachment_mb"].read(_extras(self.connection))
+        mb = FIELDS_BY_KEY["max_attachment_mb"].read(self.extras)
         return int(mb * 1024 * 1024)
 
-    @property
+    @cached_property
+    def extras(self) -> dict[str, Any]:
+        """The connection's extra fields (plain keys), parsed once.
+
+        :raises SmtpConfigError: if the extra is not a JSON object.
+        """
+        return _extras(self.connection)
+
+    @cached_property
     def message_id_domain(self) -> str | None:
         """The connection's ``message_id_domain``: the Message-ID's right-hand side, ``None`` for the sender's."""
-        return FIELDS_BY_KEY["message_id_domain"].read(_extras(self.connection))
+        return FIELDS_BY_KEY["message_id_domain"].read(self.extras)
 
     @cached_property
     def dkim_signer(self) -> DkimSigner | None:
@@ -120,7 +128,7 @@ class SmtpConnHook(BaseHook):
 
         :raises SmtpConfigError: if only some of the three are set, or the key is not a usable RSA private key.
         """
-        extra = _extras(self.connection)
+        extra = self.extras
         values = {f.key: f.read(extra) for f in DKIM_FIELDS}
         if not any(values.values()):
             return None
@@ -144,7 +152,7 @@ class SmtpConnHook(BaseHook):
         :raises SmtpConfigError: naming the first field that is invalid.
         :raises InvalidMessageError: if the default sender is not one address.
         """
-        extra = _extras(self.connection)
+        extra = self.extras
         for declared in FIELDS:
             declared.read(extra)
         if self.from_email:
