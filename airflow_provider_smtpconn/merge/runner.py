@@ -30,7 +30,7 @@ from airflow_provider_smtpconn.merge.rows import RowKeyError, keyed
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
 
-    from airflow_provider_smtpconn.merge.journal import Earlier, Journal
+    from airflow_provider_smtpconn.merge.journal import Earlier, MergeJournal
     from airflow_provider_smtpconn.merge.outcomes import Outcomes
     from airflow_provider_smtpconn.merge.pacing import RateLimiter, SessionBudget
     from airflow_provider_smtpconn.transport import SendResult
@@ -83,7 +83,7 @@ class Merge:
     prepare: Callable[[str, Mapping[str, Any]], Any]
     send: Callable[..., SendResult]
     close_session: Callable[[], None]
-    journal: Journal
+    journal: MergeJournal
     limiter: RateLimiter
     budget: SessionBudget
     row_key: str | None = None
@@ -181,7 +181,8 @@ class Merge:
         """
         seen_duplicates: set[int] = set()
         try_number = self.journal.try_number
-        for position, key, mapping in keyed(self.rows, self.row_key):
+        repeated = (lambda key: key_hash(key) in check.duplicates) if check.duplicates else None
+        for position, key, mapping in self.journal.ahead(keyed(self.rows, self.row_key), repeated):
             if isinstance(key, RowKeyError):
                 yield f"#{position}", o.SKIPPED, (None, try_number, f"row {position} {key}")
                 continue
