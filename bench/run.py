@@ -32,7 +32,7 @@ sys.path.insert(0, str(HERE))
 import bench_cases  # noqa: E402
 from bench_cases import CONTENDERS  # noqa: E402
 
-CASE_ORDER = ("large", "many", "import", "rows", "merge", "mergemem")
+CASE_ORDER = ("large", "many", "import", "rows", "merge", "mergemem", "journal")
 CHILD_TIMEOUT = 600  # seconds for one child interpreter; every run is bounded
 
 
@@ -49,7 +49,7 @@ class Config:
 
 
 def full_config(reps: int | None = None) -> Config:
-    defaults = {"large": 5, "many": 3, "import": 5, "rows": 5, "merge": 3, "mergemem": 2}
+    defaults = {"large": 5, "many": 3, "import": 5, "rows": 5, "merge": 3, "mergemem": 2, "journal": 3}
     return Config(reps={c: reps or n for c, n in defaults.items()})
 
 
@@ -113,6 +113,7 @@ class Runner:
     tmpdir: Path
     results: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     import_breakdown: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # cases with contenders of their own (bench_journal)
 
     def record(self, case: str, contender: str, result: dict[str, Any], delivered: tuple[int, int]) -> None:
         """Keep ``result`` after checking the sink received what the contender says it sent."""
@@ -219,6 +220,10 @@ class Runner:
                 self.run_child_case("merge", {"n": cfg.merge_n, "tmpdir": str(self.tmpdir)})
             elif case == "mergemem":
                 self.run_child_case("mergemem", {"tmpdir": str(self.tmpdir)})
+            elif case == "journal":
+                import bench_journal
+
+                self.notes += ["", *bench_journal.run_case(self)]
 
 
 def write_random(path: Path, size: int) -> None:
@@ -332,7 +337,7 @@ def report(runner: Runner, cases: list[str], wall: float, started: datetime) -> 
         "| Case | Metric | ours | official | stdlib | ours / official | ours / stdlib |",
         "|---|---|---|---|---|---|---|",
     ]
-    for case in cases:
+    for case in [c for c in cases if c in METRICS]:
         for index, (key, label, _) in enumerate(METRICS[case]):
             cells = []
             for contender in CONTENDERS:
@@ -344,7 +349,7 @@ def report(runner: Runner, cases: list[str], wall: float, started: datetime) -> 
                 f"| {title} | {label} | {' | '.join(cells)} | {ratio(m['ours'], m['official'])} | "
                 f"{ratio(m['ours'], m['stdlib'])} |"
             )
-    lines += ["", *targets(runner, cases)]
+    lines += ["", *targets(runner, cases), *runner.notes]
     if "import" in cases:
         lines.append("")
         for contender in CONTENDERS:

@@ -99,7 +99,7 @@ def test_the_default_journal_is_the_task_state_store_and_a_retry_resends_only_wh
     assert rows["k0"]["message_id"] == smtp_server.messages[0].message_id  # read back from the store
     assert stored_keys("merge_store_retry") == ["smtpconn.mail-merge.0", "smtpconn.mail-merge.1"]  # one per try
     log = "".join(capfd.readouterr())
-    assert "Mail merge journal: Airflow's task state store, written once per 50 rows" in log
+    assert "Mail merge journal: Airflow's task state store, at most 50 rows in doubt; 0 rows done" in log
     assert "on this worker's own disk" not in log
 
 
@@ -260,17 +260,19 @@ def test_a_worker_killed_mid_merge_then_retried_on_another_worker(journal, smtp_
             assert sorted(received) == sorted([f"For k{i}" for i in range(6)] * 2 + [f"For k{i}" for i in range(6, 12)])
             assert {r["status"] for r in rows.values()} == {"sent"}
             return
-        # Rows k0-k3 were recorded accepted; the batch k4-k7 is in doubt (k4 and k5 reached the server, k6 and
-        # k7 never left worker A): reported unknown, never resent. The retry sends k8-k11.
-        assert received == [f"For k{i}" for i in (*range(6), *range(8, 12))]
+        # Steps of 2 rows, each named a step ahead (journal_batch_size 4). k5's reply never came and k4's outcome
+        # was to go with the next write: both in doubt. k2 and k3 too if the write started at k4 (their outcomes,
+        # and the names of k6 and k7) had not reached the store when the worker died; then the retry sends k6
+        # and k7. Either way: at most 4 rows in doubt, reported unknown, none resent, every other row once.
+        unknown = {k for k, r in rows.items() if r["status"] == "unknown"}
+        assert {"k4", "k5"} <= unknown <= {"k2", "k3", "k4", "k5", "k6", "k7"} and len(unknown) <= 4, unknown
         assert all(server.count(m.message_id) == 1 for m in server.messages)
-        assert [(k, r["status"], r["try_number"]) for k, r in rows.items()] == [
-            *[(f"k{i}", "sent", 1) for i in range(4)],
-            *[(f"k{i}", "unknown", 1) for i in range(4, 8)],
-            *[(f"k{i}", "sent", 2) for i in range(8, 12)],
-        ]
-        assert rows["k4"]["message_id"] == server.messages[4].message_id  # its final dot wrote the intent
-        assert "no answer was recorded" in rows["k6"]["detail"]
+        before_kill = {f"k{i}" for i in range(6)}
+        assert sorted(received) == sorted(f"For {k}" for k in rows if k not in unknown or k in before_kill)
+        tries = {k: (r["status"], r["try_number"]) for k, r in rows.items() if k not in unknown}
+        assert {tries[k] for k in tries if k in before_kill} == {("sent", 1)}
+        assert {tries[k] for k in tries if k not in before_kill} == {("sent", 2)}
+        assert "no answer was recorded" in rows["k5"]["detail"]
         assert not list(tmp_path.rglob("*.journal"))  # no worker wrote a journal file
 
 

@@ -55,9 +55,9 @@ def message_id(key: str, domain: str = "example.org") -> str:
     return make_message_id(domain, *IDENTITY, key)
 
 
-def run_merge(store, rows, try_number=1, *, kill_at=None, batch_size=10, refuse=(), close=True):
+def run_merge(store, rows, try_number=1, *, kill_at=None, batch_size=10, refuse=(), sent=None):
     """Send ``rows`` through the runner with a recording sender; ``kill_at``: the key whose reply never comes."""
-    sent = []
+    sent = [] if sent is None else sent
 
     def send(message, on_commit):
         on_commit(message.message_id)
@@ -78,9 +78,12 @@ def run_merge(store, rows, try_number=1, *, kill_at=None, batch_size=10, refuse=
         try:
             merge.send_all(outcomes, merge.check())
         except Killed:
+            journal._writer.close()  # the worker is gone: nothing more is written (the thread ends, for the test)
             return sent, None, journal
-        if close:
-            journal.close()
+        except j.JournalError:
+            journal._writer.close()
+            raise
+        journal.close()
         return sent, {row[0]: row[1:] for row in outcomes}, journal
 
 
@@ -88,12 +91,12 @@ def rows_of(n: int, key=str) -> list[dict]:
     return [{"id": key(i)} for i in range(n)]
 
 
-def test_one_store_write_per_batch_of_rows_not_per_message():
+def test_a_store_write_per_half_batch_of_rows_not_per_message():
     store = Store()
     sent, _, journal = run_merge(store, rows_of(1000), batch_size=50)
 
     assert len(sent) == 1000
-    assert store.sets == journal.writes == 1000 // 50 + 1  # one intent per batch, the last outcomes at the end
+    assert store.sets == journal.writes == 1000 // 25 + 1  # an intent per 25 rows, the last outcomes at the end
     done = StateStoreJournal(Store(), 2, identity=IDENTITY)
     done._store = store
     earlier = done.load()
@@ -105,7 +108,9 @@ def test_one_store_write_per_batch_of_rows_not_per_message():
 def test_a_crash_leaves_at_most_one_batch_in_doubt_and_the_retry_sends_the_rest_once():
     store = Store()
     rows = rows_of(25)
-    first, outcomes, _ = run_merge(store, rows, kill_at="13")  # batches 0-9, 10-19, 20-24
+    # Steps of 5 rows, each named one step ahead: when row 13 goes out, 10-14 and 15-19 are named, and only the
+    # outcomes of rows 0-9 are in the store.
+    first, outcomes, _ = run_merge(store, rows, kill_at="13")
     assert outcomes is None and first == [str(i) for i in range(14)]
 
     second, outcomes, _ = run_merge(store, rows, try_number=2)
@@ -118,7 +123,7 @@ def test_a_crash_leaves_at_most_one_batch_in_doubt_and_the_retry_sends_the_rest_
         **{str(i): ("unknown", 1) for i in range(10, 20)},
         **{str(i): ("sent", 2) for i in range(20, 25)},
     }
-    assert outcomes["10"][0] == "unknown" and outcomes["10"][1] == message_id("10")  # its intent named it
+    assert outcomes["10"][0] == "unknown" and outcomes["10"][1] == message_id("10")  # written with step 15-19
     assert outcomes["13"][1] == ""  # named in advance: its Message-ID was never written
     assert "no answer was recorded" in outcomes["13"][3]
 
@@ -138,21 +143,25 @@ def test_a_try_that_stops_without_a_crash_withdraws_the_rows_it_never_sent():
     again = StateStoreJournal(store, 2, identity=IDENTITY)
     earlier = again.load()
     assert {k: e.status for k, e in earlier.items()} == {**dict.fromkeys("012", "accepted"), "3": "unknown"}
-    assert store.sets == 2
+    assert store.sets == 3  # rows 0-4 named, 5-9 named ahead, then the outcomes and the withdrawals
 
 
-def test_a_failed_store_write_stops_before_the_next_final_dot():
-    store = Store(fail_after=2)  # the third write fails: the intent of rows 20-29
+def test_a_failed_store_write_stops_the_merge_before_a_row_it_did_not_name():
+    store = Store(fail_after=2)  # the third write fails: rows 10-14 named, with the outcomes of 0-4
+    sent = []
     with pytest.raises(j.JournalError) as error:
-        run_merge(store, rows_of(40))
+        run_merge(store, rows_of(40), sent=sent)
     message = str(error.value)
     assert message.startswith("Airflow's task state store could not record the mail merge journal ")
-    assert "before row '20'" in message and "ConnectionError: the API server is unreachable" in message
+    assert "'smtpconn.mail-merge.0' before row '10'" in message
+    assert "ConnectionError: the API server is unreachable" in message
     assert message.count(". ") == 0 and message.endswith("a retry resumes from what the store holds.")
+    assert set(sent) <= {str(i) for i in range(10)}  # no row the store had not named
 
     store.fail_after = None
-    again, _, _ = run_merge(store, rows_of(40), try_number=2)
-    assert again == [str(i) for i in range(20, 40)]  # nothing was sent past the failed write; nothing twice
+    again, outcomes, _ = run_merge(store, rows_of(40), try_number=2)
+    assert again == [str(i) for i in range(10, 40)]  # nothing twice: 0-9 are in doubt
+    assert {k for k, (status, *_rest) in outcomes.items() if status == "unknown"} == {str(i) for i in range(10)}
 
 
 def send_every_row(store, keys, batch_size):
@@ -175,7 +184,7 @@ def test_100000_rows_fit_the_store_in_values_under_its_limit_and_load_in_a_few_r
     keyed = Store()
     journal = send_every_row(keyed, (f"customer-{i:06d}" for i in range(100_000)), 100)
     assert keyed.largest <= SEGMENT_BYTES
-    assert journal.writes == 1001  # the segments are rewritten as they grow: still one write per batch
+    assert journal.writes == 2001  # the segments are rewritten as they grow: still a write per half batch
     assert len(keyed.values) <= 1.3 * 100_000 * len('"customer-000000", ') / SEGMENT_BYTES  # a segment per 16 KiB
     again = StateStoreJournal(keyed, 2, identity=IDENTITY)
     keyed.gets = 0
@@ -225,7 +234,7 @@ def test_several_sessions_write_at_once():
 
     earlier = StateStoreJournal(store, 2, identity=IDENTITY).load()
     assert len(earlier) == 400 and {e.status for e in earlier.values()} == {"accepted"}
-    assert store.sets <= 400 // 16 + 8  # a batch per 16 rows, give or take the interleaving
+    assert store.sets <= 400 // 8 + 8  # a write per 8 rows, give or take the interleaving
 
 
 def test_refused_and_partly_refused_rows_read_back_as_the_file_journal_reads_them():

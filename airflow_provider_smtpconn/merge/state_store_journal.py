@@ -1,18 +1,14 @@
 """The merge's journal in Airflow's task state store (AIP-103, Airflow 3.3 and later): every try of a task
 instance reads it, on whichever worker or pod it runs, so a retry on another machine never resends a row.
 
-A store write is a round trip to the API server and a database commit, so the journal writes once per batch of
-rows, never once per message:
-
-* before the final ``.`` of the first row of a batch, one write records the ``intent`` for that row and the
-  next ``batch_size - 1`` rows the merge will send (their keys come from :meth:`StateStoreJournal.ahead`),
-  together with the outcomes of every row answered since the last write;
-* outcomes wait in memory for that write, or for the last one, when the try ends.
-
-After a crash (the worker killed, the pod evicted) the rows of the last batch with no recorded outcome are in
-doubt: some may have been delivered, so a retry reports them ``unknown`` and never resends them: at most one
-batch, plus the messages still awaiting their reply when that batch began (with several sessions). A try that
-ends in any other way records every outcome and withdraws the intent for the rows it never sent.
+A store write is a round trip to the API server and a database commit, so the journal never writes once per
+message. It names rows in advance, a step of ``batch_size // 2`` rows per write: before the final ``.`` of the
+first row of a step, that step's ``intent`` is in the store, and the write naming the next step is under way on a
+thread of its own (:mod:`.journal_writer`), carrying the outcomes of the rows answered since the last write. So
+the sender waits for the store only when it is slower than sending half a batch, and after a crash (the worker
+killed, the pod evicted) at most ``batch_size`` rows are in doubt: named, with no recorded outcome (plus, with
+several sessions, the messages still awaiting their reply). A retry reports them ``unknown`` and never resends
+them. A try that ends in any other way records every outcome and withdraws the intent for the rows it never sent.
 
 Values: JSON under the keys ``smtpconn.mail-merge.0``, ``.1``, ... (segments) of this task instance (the store
 scopes keys by DAG run, task and map index; retries share them). A segment is rewritten as it grows, up to
@@ -28,7 +24,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from datetime import timedelta
 from itertools import count
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -43,9 +38,11 @@ from airflow_provider_smtpconn.merge.journal_segments import (
     segment_value,
     value_size,
 )
+from airflow_provider_smtpconn.merge.journal_writer import STORE, StoreWriter, brief
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
+    from datetime import timedelta
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +50,9 @@ SEGMENT_KEY = "smtpconn.mail-merge.{}"
 SEGMENT_BYTES = 16 * 1024
 #: Rows per segment at most, so that rewriting one as it grows costs a bounded time, however well it packs.
 SEGMENT_ROWS = 2_000
-#: Rows named by one intent: at most this many are in doubt after a crash; one store write per batch.
+#: At most this many rows are in doubt after a crash; a store write per half of it.
 DEFAULT_BATCH_SIZE = 50
 MAX_BATCH_SIZE = 10_000
-#: Airflow's own ``NEVER_EXPIRE`` is this object (``TaskStateStoreAccessor.set`` compares it by identity): the
-#: journal lives as long as its DAG run, as the file journal does, whatever ``default_retention_days`` says.
-NEVER_EXPIRE = timedelta.max
-STORE = "Airflow's task state store"
 
 
 class TaskStateStore(Protocol):
@@ -86,7 +79,7 @@ class StateStoreJournal:
 
     :param store: ``context["task_state_store"]``.
     :param try_number: This try, recorded with its events.
-    :param batch_size: Rows named by one intent (see the module docstring).
+    :param batch_size: At most this many rows in doubt after a crash; a write names half of them.
     :param identity: What the rows' Message-IDs are derived from besides the row key (``(dag_id, task_id,
         run_id, map_index)``); a Message-ID derived so is not stored.
     :param max_value_bytes: The store's ``max_value_storage_bytes`` (0: no limit); segments stay below it.
@@ -103,16 +96,17 @@ class StateStoreJournal:
     ) -> None:
         self.try_number = try_number
         self.batch_size = check_batch_size(batch_size)
-        self.where = f"{STORE}, written once per {self.batch_size} rows"
-        self.writes = 0  # store writes by this try
-        self._store, self._identity = store, tuple(identity)
+        self.where = f"{STORE}, at most {self.batch_size} rows in doubt"
+        self._step = max(1, self.batch_size // 2)  # rows named by one write; the next step is named ahead
+        self._store, self._identity, self._writer = store, tuple(identity), StoreWriter(store)
         self._cap = SEGMENT_BYTES if max_value_bytes <= 0 else min(SEGMENT_BYTES, max_value_bytes)
         self._lock = threading.Lock()
         self._segment = 0  # this try's current segment
         self._written: dict[str, Entry] | None = None  # what that segment holds, once written
         self._pending: dict[str, Entry] = {}
         self._upcoming: dict[str, None] = {}  # keys announced by ahead(), in order, not yet named by an intent
-        self._named: dict[str, None] = {}  # named by a written (or failed) intent, no outcome yet
+        self._named: dict[str, int] = {}  # named by an intent, no outcome yet -> the ticket of that write
+        self._latest = 0  # the ticket of the newest intent
         self._committed: set[str] = set()  # of those: the final dot may have gone out
         self._done: dict[str, Earlier] = {}
         self._domain: str | None = None
@@ -131,7 +125,7 @@ class StateStoreJournal:
                 value = self._store.get(key)
             except Exception as exc:  # the accessor raises AirflowRuntimeError, or the API client's errors
                 raise JournalError(
-                    f"{STORE} could not be read for the mail merge journal ({key!r}: {_brief(exc)}); nothing was "
+                    f"{STORE} could not be read for the mail merge journal ({key!r}: {brief(exc)}); nothing was "
                     "sent, and a retry reads it again."
                 ) from None
             if value is None:
@@ -166,36 +160,50 @@ class StateStoreJournal:
                 yield window.popleft()
         yield from window
 
-    def write(self, event: str, key: str, message_id: str, detail: str = "") -> None:
-        """Record ``event`` for row ``key``. An ``intent`` (the final dot is next) writes to the store when no
-        earlier intent named the row; outcomes are written with the next intent, or by :meth:`close`.
+    @property
+    def writes(self) -> int:
+        """Store writes asked for by this try."""
+        return self._writer.submitted
 
-        :raises JournalError: if an intent cannot be written; the message's final dot is then not sent.
+    def write(self, event: str, key: str, message_id: str, detail: str = "") -> None:
+        """Record ``event`` for row ``key``. An ``intent`` (the final dot is next) returns once an intent naming
+        the row is in the store, and names the next rows ahead when the row starts a step; outcomes are written
+        with the next intent, or by :meth:`close`.
+
+        :raises JournalError: if a write failed; the message's final dot is then not sent.
         """
         with self._lock:
+            self._writer.check()
             if event != INTENT:
                 self._named.pop(key, None)
                 self._committed.discard(key)
                 self._pending[key] = self._entry(event, key, message_id, detail)
-            elif key in self._named:
-                self._committed.add(key)
-            else:
-                for row in self._next_batch(key):
-                    self._named[row] = None
-                    self._pending[row] = self._entry(INTENT, row, message_id if row == key else None, "")
-                self._flush(key)
-                self._committed.add(key)
+                return
+            ticket = self._named.get(key)
+            if ticket is None:
+                ticket = self._name(self._next_step(key), key, message_id)
+            else:  # its Message-ID, known now, goes with the next write
+                self._pending.setdefault(key, self._entry(INTENT, key, message_id, ""))
+            self._writer.wait(ticket)
+            self._committed.add(key)
+            if ticket == self._latest and self.batch_size > 1 and self._upcoming:
+                self._name(self._next_step(None), None, None)  # in the store before the first of them is sent
 
     def close(self) -> None:
-        """Withdraw the intent for rows named but never sent, and write every pending event.
+        """Withdraw the intent for rows named but never sent, write every pending event, and end the writer.
 
         :raises JournalError: if the store cannot be written.
         """
         with self._lock:
-            for key in [k for k in self._named if k not in self._committed]:
-                del self._named[key]
-                self._pending[key] = (WITHDRAWN, None, "")
-            self._flush(None)
+            try:
+                self._writer.wait()
+                for key in [k for k in self._named if k not in self._committed]:
+                    del self._named[key]
+                    self._pending[key] = (WITHDRAWN, None, "")
+                self._flush(None)
+                self._writer.wait()
+            finally:
+                self._writer.close()
 
     def __enter__(self) -> StateStoreJournal:
         return self
@@ -209,15 +217,25 @@ class StateStoreJournal:
         except JournalError as err:  # the error already under way says more; this one goes to the log
             log.warning("%s", err)
 
-    def _next_batch(self, key: str) -> list[str]:
-        batch = [key]
+    def _name(self, rows: list[str], key: str | None, message_id: str | None) -> int:
+        """Name ``rows`` in an intent (``key``'s Message-ID is known); the ticket of the write."""
+        for row in rows:
+            self._pending[row] = self._entry(INTENT, row, message_id if row == key else None, "")
+        ticket = self._flush(rows[0] if rows else key)
+        for row in rows:
+            self._named[row] = ticket
+        self._latest = ticket
+        return ticket
+
+    def _next_step(self, key: str | None) -> list[str]:
+        batch = [] if key is None else [key]
         if key in self._upcoming:  # rows announced before it are being sent by other sessions: named too
             while (row := next(iter(self._upcoming))) != key:
                 del self._upcoming[row]
                 if row not in self._named:
                     batch.append(row)
             del self._upcoming[key]
-        while len(batch) < self.batch_size and self._upcoming:
+        while len(batch) < self._step and self._upcoming:
             row = next(iter(self._upcoming))
             del self._upcoming[row]
             if row not in self._named:
@@ -234,25 +252,29 @@ class StateStoreJournal:
             return (event, "", detail)
         return (event, message_id, detail)
 
-    def _flush(self, at_key: str | None) -> None:
+    def _flush(self, at_key: str | None) -> int:
+        """Queue the writes of what is pending; the ticket of the last one (or of the last write, if none)."""
         if not self._pending:
-            return
+            return self._writer.submitted
+        where = f"before row {at_key!r}" if at_key is not None else "at the end of the try"
         if self._written is not None:
             merged = {**self._written, **self._pending}
             value = segment_value(merged, self.try_number, self._domain)
             if len(merged) <= SEGMENT_ROWS and value_size(value) <= self._cap:
-                self._set(value, at_key)
-                self._written = merged
                 self._pending.clear()
-                return
+                self._written = merged
+                return self._writer.submit(SEGMENT_KEY.format(self._segment), value, where)
             self._segment += 1  # this segment is full: the pending events start the next
             self._written = None
+        ticket = 0
         for number, chunk in enumerate(self._chunks(self._pending)):
             if number:
                 self._segment += 1
-            self._set(segment_value(chunk, self.try_number, self._domain), at_key)
+            value = segment_value(chunk, self.try_number, self._domain)
+            ticket = self._writer.submit(SEGMENT_KEY.format(self._segment), value, where)
             self._written = chunk
         self._pending.clear()
+        return ticket
 
     def _chunks(self, entries: dict[str, Entry]) -> Iterator[dict[str, Entry]]:
         """``entries`` in pieces whose segments stay under the cap (estimated from above: a key as text costs
@@ -269,19 +291,3 @@ class StateStoreJournal:
             size += cost
         if chunk:
             yield chunk
-
-    def _set(self, value: dict[str, Any], at_key: str | None) -> None:
-        key = SEGMENT_KEY.format(self._segment)
-        try:
-            self._store.set(key, value, retention=NEVER_EXPIRE)
-        except Exception as exc:  # the accessor raises AirflowRuntimeError, or the API client's errors
-            where = f" before row {at_key!r}" if at_key is not None else " at the end of the try"
-            raise JournalError(
-                f"{STORE} could not record the mail merge journal ({key!r}{where}: {_brief(exc)}); nothing more "
-                "is sent, and a retry resumes from what the store holds."
-            ) from None
-        self.writes += 1
-
-
-def _brief(exc: BaseException) -> str:
-    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
