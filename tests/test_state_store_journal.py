@@ -55,7 +55,7 @@ def message_id(key: str, domain: str = "example.org") -> str:
     return make_message_id(domain, *IDENTITY, key)
 
 
-def run_merge(store, rows, try_number=1, *, kill_at=None, batch_size=10, refuse=(), sent=None):
+def run_merge(store, rows, try_number=1, *, kill_at=None, batch_size=10, refuse=(), sent=None, max_failures=None):
     """Send ``rows`` through the runner with a recording sender; ``kill_at``: the key whose reply never comes."""
     sent = [] if sent is None else sent
 
@@ -71,7 +71,7 @@ def run_merge(store, rows, try_number=1, *, kill_at=None, batch_size=10, refuse=
     merge = Merge(
         rows=XComRows(rows), prepare=lambda key, row: SimpleNamespace(key=key, message_id=message_id(key)),
         send=send, close_session=lambda: None, journal=journal, limiter=RateLimiter(None),
-        budget=SessionBudget(None), row_key="id", max_failures=None,
+        budget=SessionBudget(None), row_key="id", max_failures=max_failures,
     )  # fmt: skip
     merge.done = journal.load()
     with Outcomes() as outcomes:
@@ -126,6 +126,14 @@ def test_a_crash_leaves_at_most_one_batch_in_doubt_and_the_retry_sends_the_rest_
     assert outcomes["10"][0] == "unknown" and outcomes["10"][1] == message_id("10")  # written with step 15-19
     assert outcomes["13"][1] == ""  # named in advance: its Message-ID was never written
     assert "no answer was recorded" in outcomes["13"][3]
+
+
+def test_rows_in_doubt_since_an_earlier_try_do_not_stop_the_retry_at_max_failures():
+    store = Store()
+    run_merge(store, rows_of(25), kill_at="13")  # rows 10-19 in doubt: 40% of the rows
+    second, outcomes, _ = run_merge(store, rows_of(25), try_number=2, max_failures=0.1)
+    assert second == [str(i) for i in range(20, 25)]
+    assert sum(status == "unknown" for status, *_ in outcomes.values()) == 10
 
 
 def test_a_try_that_stops_without_a_crash_withdraws_the_rows_it_never_sent():

@@ -157,6 +157,9 @@ class Merge:
         server; sends, journal lines and outcomes all happen here.
         """
         limit = o.failure_limit(self.max_failures, check.valid + len(self.done))
+        # Rows in doubt since an earlier try are reported, not counted again: else a crash, which leaves up to a
+        # journal batch in doubt, would stop every retry before it sent the rows never sent.
+        carried = sum(1 for earlier in self.done.values() if earlier.status == j.UNKNOWN)
         progress = time.monotonic()
         with Prefetch(self._ready(check)) as ready:
             for key, status, payload in ready:
@@ -164,9 +167,9 @@ class Merge:
                     outcomes.add(key, status, *payload)
                     continue
                 self._send_one(outcomes, key, payload)
-                if limit is not None and outcomes.failures > limit:
+                if limit is not None and (failed := outcomes.failures - carried) > limit:
                     raise TooManyFailuresError(
-                        f"{outcomes.failures} row(s) were refused, failed or are unknown, more than max_failures "
+                        f"{failed} row(s) were refused, failed or are unknown, more than max_failures "
                         f"{self.max_failures!r} allows ({limit} of {check.valid + len(self.done)}); the merge "
                         f"stopped after row {key!r}. A retry sends only the rows not yet accepted."
                     )
