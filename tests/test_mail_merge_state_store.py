@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -283,3 +284,30 @@ def test_the_worker_dag_imports(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.dag.task_dict["merge"].journal_batch_size == 4
+
+
+def test_a_bad_journal_batch_size_fails_before_anything_is_sent(smtp_server, smtp_conn, capfd, monkeypatch):
+    monkeypatch.delenv("SMTPCONN_MAIL_MERGE_JOURNAL_DIR", raising=False)
+    smtp_conn(smtp_server)
+    dag_run = run_dag(merge_dag("merge_store_bad_batch", 2, journal_batch_size=0))
+
+    assert task_states(dag_run)["merge"][0] == "failed"
+    assert smtp_server.connections == 0
+    assert "journal_batch_size 0 is not a whole number from 1 to 10000." in "".join(capfd.readouterr())
+
+
+def test_the_example_merge_dag_with_more_customers(smtp_server, smtp_conn, monkeypatch, tmp_path):
+    monkeypatch.delenv("SMTPCONN_MAIL_MERGE_JOURNAL_DIR", raising=False)
+    smtp_conn(smtp_server)
+    monkeypatch.setenv("AIRFLOW_CONN_EXAMPLE_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "db")}))
+    example = TESTS.parent / "example_dags" / "example_mail_merge.py"
+    spec = importlib.util.spec_from_file_location("example_mail_merge", example)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dag_run = run_dag(module.dag, run_conf={"customers": 7})
+
+    assert task_states(dag_run)["send_statements"] == ("success", 1)
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == sorted(
+        ["ada@example.org", "grace@example.org", "zoe@example.org"] + [f"customer{i}@example.org" for i in range(4, 8)]
+    )
+    assert stored_keys("example_mail_merge", "send_statements") == ["smtpconn.mail-merge.0"]
