@@ -208,7 +208,7 @@ def _report(results: dict[str, list[dict[str, Any]]], rows: int, reps: int) -> l
     ok = rate["store"] >= 0.9 * rate["file"]
     lines += [
         "",
-        f"Target: - 7. the task state store journal >= 0.9x the file journal's messages/s: "
+        f"Target 7: the task state store journal >= 0.9x the file journal's messages/s: "
         f"{'met' if ok else 'MISSED'} ({rate['store'] / rate['file']:.2f}x; with journal_batch_size=10: "
         f"{rate[CONTENDERS[1]] / rate['file']:.2f}x).",
     ]
