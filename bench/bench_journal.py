@@ -60,9 +60,15 @@ class TimedMerge(MailMergeOperator):
         start, cpu = time.perf_counter(), time.process_time()
         result = super().execute(context)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        figures = {{"seconds": seconds, "cpu": cpu, "sent": result["sent"], "total": result["total"],
+                    "waited": getattr(self.journal, "waited", 0.0)}}
         with open(os.environ["BENCH_JOURNAL_RESULT"], "w") as file:
-            json.dump({{"seconds": seconds, "cpu": cpu, "sent": result["sent"], "total": result["total"]}}, file)
+            json.dump(figures, file)
         return result
+
+    def _open_journal(self, context, identity):
+        self.journal = super()._open_journal(context, identity)
+        return self.journal
 
 
 journal = json.loads(os.environ.get("BENCH_JOURNAL", "{{}}"))
@@ -194,8 +200,8 @@ def _report(results: dict[str, list[dict[str, Any]]], rows: int, reps: int) -> l
     lines = [
         f"7. mail merge journal, {rows:,} rows as a real task (LocalExecutor, API server, SQLite), {reps} repetitions:",
         "",
-        "| journal | messages/s | client CPU per message (ms) | store writes | vs file journal |",
-        "|---|---|---|---|---|",
+        "| journal | messages/s | client CPU per message (ms) | store writes | waited for the store (s) | vs file |",
+        "|---|---|---|---|---|---|",
     ]
     for contender, runs in results.items():
         low, high = min(r["rate"] for r in runs), max(r["rate"] for r in runs)
@@ -203,7 +209,7 @@ def _report(results: dict[str, list[dict[str, Any]]], rows: int, reps: int) -> l
         writes = f"{-(-rows // max(1, BATCH[contender] // 2)) + 1:,}" if contender in BATCH else "-"
         lines.append(
             f"| {contender} | {rate[contender]:,.0f} [{low:,.0f}-{high:,.0f}] | {cpu:.3f} | {writes} | "
-            f"{rate[contender] / rate['file']:.2f}x |"
+            f"{statistics.median(r['waited'] for r in runs):.2f} | {rate[contender] / rate['file']:.2f}x |"
         )
     ok = rate["store"] >= 0.9 * rate["file"]
     lines += [

@@ -8,6 +8,7 @@ A failed write is kept: every later write is skipped and every :meth:`StoreWrite
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ class StoreWriter:
 
     def __init__(self, store: TaskStateStore) -> None:
         self.submitted = 0  # writes asked for; each one's number is its ticket
+        self.waited = 0.0  # seconds callers of wait() spent waiting
         self._store = store
         self._queue: deque[tuple[int, str, Any, str]] = deque()
         self._changed = threading.Condition()
@@ -59,7 +61,10 @@ class StoreWriter:
         """
         with self._changed:
             target = self.submitted if ticket is None else ticket
-            self._changed.wait_for(lambda: self._completed >= target or self._error is not None)
+            if self._completed < target and self._error is None:
+                started = time.monotonic()
+                self._changed.wait_for(lambda: self._completed >= target or self._error is not None)
+                self.waited += time.monotonic() - started
             if self._error is not None:
                 raise self._error
 

@@ -165,6 +165,11 @@ class StateStoreJournal:
         """Store writes asked for by this try."""
         return self._writer.submitted
 
+    @property
+    def waited(self) -> float:
+        """Seconds the merge waited for the store (a final dot whose intent was not in the store yet)."""
+        return self._writer.waited
+
     def write(self, event: str, key: str, message_id: str, detail: str = "") -> None:
         """Record ``event`` for row ``key``. An ``intent`` (the final dot is next) returns once an intent naming
         the row is in the store, and names the next rows ahead when the row starts a step; outcomes are written
@@ -173,12 +178,12 @@ class StateStoreJournal:
         :raises JournalError: if a write failed; the message's final dot is then not sent.
         """
         with self._lock:
-            self._writer.check()
-            if event != INTENT:
+            if event != INTENT:  # kept in memory: recording an outcome never fails
                 self._named.pop(key, None)
                 self._committed.discard(key)
                 self._pending[key] = self._entry(event, key, message_id, detail)
                 return
+            self._writer.check()  # any failed write stops the merge before this final dot
             ticket = self._named.get(key)
             if ticket is None:
                 ticket = self._name(self._next_step(key), key, message_id)
@@ -204,6 +209,9 @@ class StateStoreJournal:
                 self._writer.wait()
             finally:
                 self._writer.close()
+        log.info(
+            "Mail merge journal: %d writes to %s; the merge waited %.2f s for them.", self.writes, STORE, self.waited
+        )
 
     def __enter__(self) -> StateStoreJournal:
         return self
