@@ -81,6 +81,7 @@ class Feature(NamedTuple):
 
 
 DEADLINE_ALERTS = Feature("Deadline alerts (SendEmailNotifier awaited in the triggerer)", "3.1")
+TASK_STATE_STORE = Feature("The task state store (context['task_state_store'])", "3.3")
 HUMAN_IN_THE_LOOP = Feature("Approval emails for human-in-the-loop tasks", "3.1")
 
 
@@ -110,3 +111,10 @@ def require_airflow(feature: Feature, *, installed: str | None = None) -> None:
             f"{feature.name} need Airflow {feature.minimum} or newer; this is Airflow {found}, so upgrade "
             f"apache-airflow to {feature.minimum} or later to use them."
         )
+
+
+def has_task_state_store(*, installed: str | None = None) -> bool:
+    """Whether the installed Airflow (or ``installed``) keeps a task state store (AIP-103, Airflow 3.3): values a
+    task instance keeps across its tries, reachable from every worker through the API server.
+    """
+    return _release(installed or airflow_version()) >= _release(TASK_STATE_STORE.minimum)

@@ -33,7 +33,7 @@ import bench_cases  # noqa: E402
 import bench_reports  # noqa: E402
 from bench_cases import CONTENDERS  # noqa: E402
 
-CASE_ORDER = ("large", "many", "import", "rows", "merge", "mergemem", "relay", "report", "door", "dkim")
+CASE_ORDER = ("large", "many", "import", "rows", "merge", "mergemem", "relay", "report", "door", "dkim", "journal")
 CHILD_TIMEOUT = 600  # seconds for one child interpreter; every run is bounded
 
 
@@ -63,6 +63,7 @@ def full_config(reps: int | None = None) -> Config:
         "report": 5,
         "door": 3,
         "dkim": 3,
+        "journal": 3,
     }
     return Config(reps={c: reps or n for c, n in defaults.items()})
 
@@ -131,6 +132,7 @@ class Runner:
     relay_report: list[str] = field(default_factory=list)
     dkim_report: list[str] = field(default_factory=list)
     import_breakdown: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # cases with contenders of their own (bench_journal)
 
     def record(self, case: str, contender: str, result: dict[str, Any], delivered: tuple[int, int]) -> None:
         """Keep ``result`` after checking the sink received what the contender says it sent."""
@@ -254,6 +256,10 @@ class Runner:
                     cfg.dkim_mib, cfg.reps["dkim"], self.env, str(self.tmpdir), self.sink, progress
                 )
                 self.results["dkim"], self.dkim_report = dkim
+            elif case == "journal":
+                import bench_journal
+
+                self.notes += ["", *bench_journal.run_case(self)]
 
 
 def write_random(path: Path, size: int) -> None:
@@ -397,6 +403,8 @@ def report(runner: Runner, cases: list[str], wall: float, started: datetime) -> 
         lines += ["", *runner.relay_report]
     if runner.dkim_report:
         lines += ["", *runner.dkim_report]
+    if runner.notes:
+        lines += runner.notes
     if "import" in cases:
         lines.append("")
         for contender in CONTENDERS:

@@ -2,12 +2,13 @@
 
 What it shows:
 
-* ``SQLExecuteQueryOperator`` (common-sql) creates a small SQLite database of customers and their invoices.
+* ``SQLExecuteQueryOperator`` (common-sql) creates a small SQLite database of customers and their invoices:
+  three, or as many as the run's ``customers`` parameter asks for (``-c '{"customers": 500}'``).
 * ``MailMergeOperator`` runs a query over it through the same connection (fetched in batches) and sends one
   email per row: ``to``, ``subject``, the bodies and the attachment are Jinja templates rendered once per row,
   which they see as ``row``. Every row is checked before the first message goes out; each row's Message-ID is
   derived from its ``id``, and a journal records which rows the server accepted, so a retry never sends a row
-  twice.
+  twice, on whichever worker it runs (Airflow's task state store keeps the journal).
 * ``list_unsubscribe`` gives every message its customer's one-click unsubscribe link (``List-Unsubscribe`` and
   ``List-Unsubscribe-Post``, RFC 8058), which Gmail and Yahoo ask of bulk senders.
 * The task returns the counts and each row's outcome (with its Message-ID) as its XCom.
@@ -24,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Param
 
 from airflow_provider_smtpconn.operators.mail_merge import MailMergeOperator
 
@@ -42,6 +43,12 @@ CREATE_CUSTOMERS = [
     """INSERT INTO invoices (customer_id, day, amount) VALUES
         (1, '2026-01-03', 120.50), (1, '2026-01-17', 80.00), (2, '2026-01-09', 42.25),
         (3, '2026-01-21', 0.00), (2, '2026-01-30', 57.75)""",
+    # More customers when the run asks for them, each with one invoice.
+    """INSERT INTO customers (id, name, email, plan)
+        WITH RECURSIVE n(i) AS (SELECT 4 UNION ALL SELECT i + 1 FROM n WHERE i < {{ params.customers }})
+        SELECT i, 'Customer ' || i, 'customer' || i || '@example.org', 'Free'
+        FROM n WHERE i <= {{ params.customers }}""",
+    "INSERT INTO invoices (customer_id, day, amount) SELECT id, '2026-01-15', 10.00 FROM customers WHERE id > 3",
 ]
 
 # One row per customer; the invoice lines travel as one text column the attachment template splits.
@@ -71,6 +78,7 @@ with DAG(
     catchup=False,
     tags=["example", "smtpconn"],
     doc_md=__doc__,
+    params={"customers": Param(3, type="integer", minimum=3, maximum=100_000, description="How many customers.")},
 ) as dag:
     create_customers = SQLExecuteQueryOperator(
         task_id="create_customers",

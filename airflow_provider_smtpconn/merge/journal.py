@@ -1,4 +1,6 @@
-"""The durable record of a merge: one append-only file per task instance, one line per event.
+"""The durable record of a merge, its events and how they read back; and the file journal, one append-only file per
+task instance, one line per event. (The task state store's journal, :mod:`.state_store_journal`, keeps the same
+events in batches and reads them back through :func:`apply_event`.)
 
 Before the final ``.`` of a message's DATA is sent, an ``intent`` line is written; after the server's answer,
 an outcome line (``accepted``, ``refused``, ``failed`` or ``unknown``). Each line is one ``write()`` to a file
@@ -18,16 +20,28 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_smtpconn.exceptions import JournalError
 from airflow_provider_smtpconn.paths import safe_name
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 INTENT = "intent"
 ACCEPTED = "accepted"
 REFUSED = "refused"
 FAILED = "failed"
 UNKNOWN = "unknown"
+#: A row named in advance by a group's intent whose final dot never went out (the try ended before it).
+WITHDRAWN = "withdrawn"
+EVENTS = (INTENT, ACCEPTED, REFUSED, FAILED, UNKNOWN, WITHDRAWN)
+#: Logged once per try when the file journal is the default (no task state store): the path, then what to set.
+ON_THIS_WORKER_ONLY = (
+    "The mail merge journal is %s on this worker's own disk, which a retry on another worker cannot see (it would "
+    "send accepted rows again): with a distributed executor set journal_dir (or %s) to storage every worker "
+    "mounts, or upgrade to Airflow 3.3 for the task state store."
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,25 @@ class Earlier:
     try_number: int
     message_id: str
     detail: str = ""
+
+
+class MergeJournal(Protocol):
+    """What the merge needs of a journal (:class:`Journal`, or the task state store's journal)."""
+
+    try_number: int
+    where: str  # for the task log: where the journal is
+
+    def load(self) -> dict[str, Earlier]:
+        """What earlier tries recorded as done, by row key; raises :class:`JournalError`."""
+
+    def ahead(self, rows: Iterable[tuple[int, Any, Any]], skip: Callable[[str], bool] | None = None) -> Iterable[Any]:
+        """``rows`` (``(position, key, mapping)``) as they are, after the journal has seen their keys."""
+
+    def write(self, event: str, key: str, message_id: str, detail: str = "") -> None:
+        """Record ``event`` for row ``key``; raises :class:`JournalError`."""
+
+    def close(self) -> None:
+        """Record what is still pending; raises :class:`JournalError`."""
 
 
 def journal_path(directory: str | Path, dag_id: str, run_id: str, task_id: str, map_index: int) -> Path:
@@ -60,6 +93,7 @@ class Journal:
 
     def __init__(self, path: str | Path, try_number: int, *, fsync: bool = False) -> None:
         self.path = Path(path)
+        self.where = f"the file {self.path}"
         self.try_number = try_number
         self._fsync = fsync
         self._fd: int | None = None
@@ -85,6 +119,10 @@ class Journal:
         for raw in data.splitlines():
             _apply(done, raw)
         return done
+
+    def ahead(self, rows: Iterable[tuple[int, Any, Any]], skip: Callable[[str], bool] | None = None) -> Iterable[Any]:
+        """``rows`` unchanged: a line per message needs no look ahead."""
+        return rows
 
     def write(self, event: str, key: str, message_id: str, detail: str = "") -> None:
         """Append one line: ``event`` for row ``key``; ``detail`` says why (for refusals and failures).
@@ -129,6 +167,15 @@ def _apply(done: dict[str, Earlier], raw: bytes) -> None:
         event, key, message_id, try_number, detail = json.loads(raw)
     except (ValueError, TypeError):
         return  # a line torn by a machine crash: its row's state is what the lines before it said
+    apply_event(done, event, key, message_id, try_number, detail)
+
+
+def apply_event(done: dict[str, Earlier], event: str, key: str, message_id: str, try_number: int, detail: str) -> None:
+    """Fold one recorded event into ``done`` (row key -> :class:`Earlier`), events taken in the order written.
+
+    ``accepted`` is final; ``intent`` without a later outcome means the message may have been delivered
+    (``unknown``); ``refused``, ``failed`` and ``withdrawn`` mean nothing was delivered, so the row is tried again.
+    """
     previous = done.get(key)
     if previous is not None and previous.status == ACCEPTED:
         return  # accepted is final
@@ -136,7 +183,7 @@ def _apply(done: dict[str, Earlier], raw: bytes) -> None:
         done[key] = Earlier(UNKNOWN, try_number, message_id, "sent, but no answer was recorded (the worker stopped)")
     elif event in (ACCEPTED, UNKNOWN):
         done[key] = Earlier(event, try_number, message_id, detail)
-    elif event in (REFUSED, FAILED):
+    elif event in (REFUSED, FAILED, WITHDRAWN):
         done.pop(key, None)  # nothing was delivered: tried again
 
 

@@ -19,7 +19,7 @@ from airflow_provider_smtpconn.smtp.replies import describe
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from airflow_provider_smtpconn.merge.journal import Journal
+    from airflow_provider_smtpconn.merge.journal import MergeJournal
     from airflow_provider_smtpconn.merge.outcomes import Outcomes
     from airflow_provider_smtpconn.smtp.transaction import SendOutcome
 
@@ -60,16 +60,18 @@ class Recorder:
 
     def __init__(
         self,
-        journal: Journal,
+        journal: MergeJournal,
         outcomes: Outcomes,
         *,
         limit: int | None,
         too_many: Callable[[str], Exception],
         total_rows: int,
+        carried: int = 0,
     ) -> None:
         self.journal = journal
         self.outcomes = outcomes
         self.limit = limit
+        self._carried = carried
         self.error: Exception | None = None
         self._too_many = too_many
         self._total = total_rows
@@ -126,7 +128,7 @@ class Recorder:
             row = self._waiting.pop(self._next)
             self._next += 1
             self.outcomes.add(*row)
-            if self.limit is not None and self.error is None and self.outcomes.failures > self.limit:
+            if self.limit is not None and self.error is None and self.outcomes.failures - self._carried > self.limit:
                 self.error = self._too_many(row[0])
                 self._stopped.set()
         if time.monotonic() - self._progress > PROGRESS_SECONDS:

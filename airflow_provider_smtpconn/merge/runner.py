@@ -30,7 +30,7 @@ from airflow_provider_smtpconn.merge.sender import run_sessions, send_rows
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
 
-    from airflow_provider_smtpconn.merge.journal import Earlier, Journal
+    from airflow_provider_smtpconn.merge.journal import Earlier, MergeJournal
     from airflow_provider_smtpconn.merge.outcomes import Outcomes
     from airflow_provider_smtpconn.merge.pacing import RateLimiter
 
@@ -73,7 +73,7 @@ class Merge:
     rows: Iterable[tuple[int, Mapping[str, Any]]]
     prepare: Callable[[str, Mapping[str, Any]], Any]
     open_session: Callable[[], Any]
-    journal: Journal
+    journal: MergeJournal
     limiter: RateLimiter
     sessions: int = 1
     messages_per_session: int | None = None
@@ -152,15 +152,20 @@ class Merge:
         """
         total = check.valid + len(self.done)
         limit = o.failure_limit(self.max_failures, total)
+        # Rows in doubt since an earlier try are reported, not counted again: else a crash, which leaves up to a
+        # journal batch in doubt, would stop every retry before it sent the rows never sent.
+        carried = sum(1 for earlier in self.done.values() if earlier.status == j.UNKNOWN)
 
         def too_many(key: str) -> TooManyFailuresError:
             return TooManyFailuresError(
-                f"{outcomes.failures} row(s) were refused, failed or are unknown, more than max_failures "
+                f"{outcomes.failures - carried} row(s) were refused, failed or are unknown, more than max_failures "
                 f"{self.max_failures!r} allows ({limit} of {total}); the merge stopped after row {key!r}. A retry "
                 "sends only the rows not yet accepted."
             )
 
-        recorder = Recorder(self.journal, outcomes, limit=limit, too_many=too_many, total_rows=check.rows)
+        recorder = Recorder(
+            self.journal, outcomes, limit=limit, too_many=too_many, total_rows=check.rows, carried=carried
+        )
         with Prefetch(self._ready(check)) as ready:
             send = partial(send_rows, self.open_session, ready, recorder, self.limiter, self.messages_per_session)
             try:
@@ -177,7 +182,9 @@ class Merge:
         """
         seen_duplicates: set[int] = set()
         try_number = self.journal.try_number
-        for index, (position, key, mapping) in enumerate(keyed(self.rows, self.row_key)):
+        repeated = (lambda key: key_hash(key) in check.duplicates) if check.duplicates else None
+        rows = self.journal.ahead(keyed(self.rows, self.row_key), repeated)
+        for index, (position, key, mapping) in enumerate(rows):
             if isinstance(key, RowKeyError):
                 yield index, f"#{position}", o.SKIPPED, (None, try_number, f"row {position} {key}")
                 continue

@@ -1,7 +1,6 @@
 """``MailMergeOperator``: one personalised email per row, over one SMTP session or a few side by side, never twice.
 
-Only ``BaseOperator`` is imported here at parse time; the merge's parts (:mod:`airflow_provider_smtpconn.merge`),
-the hook and the transport are imported when the task runs.
+Only ``BaseOperator`` is imported at parse time; the merge's parts, the hook and the session load when it runs.
 """
 
 from __future__ import annotations
@@ -18,20 +17,9 @@ if TYPE_CHECKING:
 
 #: The message parameters, rendered once per row (the template sees ``row`` besides the task context).
 ROW_TEMPLATE_FIELDS = (
-    "to",
-    "cc",
-    "bcc",
-    "reply_to",
-    "from_email",
-    "subject",
-    "text",
-    "html",
-    "attachments",
-    "importance",
-    "headers",
-    "list_unsubscribe",
-    "dsn",
-)
+    "to", "cc", "bcc", "reply_to", "from_email", "subject", "text", "html", "attachments", "importance", "headers",
+    "list_unsubscribe", "dsn",
+)  # fmt: skip
 JOURNAL_DIR_ENV = "SMTPCONN_MAIL_MERGE_JOURNAL_DIR"
 
 
@@ -78,10 +66,11 @@ class MailMergeOperator(BaseOperator):
         journal and one pacing for all.
     :param report_path: Also write every row's outcome as CSV here: a local path or an object storage URL
         such as ``s3://bucket/merge-{{ ds }}.csv`` (templated).
-    :param journal_dir: The folder of the journal that records accepted rows; default: the
-        ``SMTPCONN_MAIL_MERGE_JOURNAL_DIR`` environment variable, else ``$AIRFLOW_HOME/smtpconn/mail-merge``.
-        With a distributed executor it must be storage every worker shares (see the README).
-    :param journal_fsync: Flush each journal line to disk (survives a machine crash, not only a killed worker).
+    :param journal_dir: Keep the journal of accepted rows in files here (or ``$SMTPCONN_MAIL_MERGE_JOURNAL_DIR``);
+        default: Airflow's task state store (3.3+), else ``$AIRFLOW_HOME/smtpconn/mail-merge`` (see the README).
+    :param journal_batch_size: Rows per task state store write (1 to 10,000), named before the first is sent:
+        after a crash at most this many rows are in doubt, reported ``unknown`` and never resent.
+    :param journal_fsync: Flush each journal file line to disk (survives a machine crash, not only a killed worker).
     :param max_xcom_outcomes: List at most this many per-row outcomes in the XCom (the CSV has all of them).
     :param inline_css: Move the rules of a ``<style>`` block in ``html`` into ``style`` attributes (default
         ``True``; only when there is a ``<style>`` block).
@@ -140,6 +129,7 @@ class MailMergeOperator(BaseOperator):
         max_attachment_mb: float | None = None,
         report_path: str | None = None,
         journal_dir: str | None = None,
+        journal_batch_size: int = 50,
         journal_fsync: bool = False,
         max_xcom_outcomes: int = 10_000,
         inline_css: bool = True,
@@ -158,28 +148,27 @@ class MailMergeOperator(BaseOperator):
         self.sessions = sessions
         self.max_attachment_mb, self.report_path = max_attachment_mb, report_path
         self.journal_dir, self.journal_fsync = journal_dir, journal_fsync
+        self.journal_batch_size = journal_batch_size
         self.max_xcom_outcomes, self.smtp_conn_id = max_xcom_outcomes, smtp_conn_id
         self.inline_css = inline_css
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Check every row, then send each one not accepted by an earlier try; return the counts and outcomes."""
         from airflow_provider_smtpconn.hooks.smtp import SmtpConnHook
-        from airflow_provider_smtpconn.merge.journal import Journal, journal_path
         from airflow_provider_smtpconn.merge.outcomes import Outcomes
         from airflow_provider_smtpconn.merge.pacing import RateLimiter
         from airflow_provider_smtpconn.merge.runner import Merge
 
         ti = context["ti"]
-        map_index = getattr(ti, "map_index", -1)
-        map_index = -1 if map_index is None else map_index
+        map_index = -1 if getattr(ti, "map_index", None) is None else ti.map_index
         hook = SmtpConnHook(smtp_conn_id=self.smtp_conn_id)
-        path = journal_path(self.journal_folder(), ti.dag_id, ti.run_id, ti.task_id, map_index)
+        identity = (ti.dag_id, ti.task_id, ti.run_id, map_index)
         hook.dkim_signer  # noqa: B018  # a DKIM key that cannot be used fails the task before any row is read
         signing = {"on": False}  # the check pass only checks each row; the RSA signature per row waits for the send
-        with Outcomes() as outcomes, Journal(path, ti.try_number, fsync=self.journal_fsync) as journal:
+        with Outcomes() as outcomes, self._open_journal(context, identity) as journal:
             merge = Merge(
                 rows=self._row_source(),
-                prepare=self._message_factory(context, hook, (ti.dag_id, ti.task_id, ti.run_id, map_index), signing),
+                prepare=self._message_factory(context, hook, identity, signing),
                 open_session=hook.new_session,
                 journal=journal,
                 limiter=RateLimiter(self.max_per_minute),
@@ -191,8 +180,7 @@ class MailMergeOperator(BaseOperator):
             )
             _ = hook.settings  # every connection field checked here, once, before the sessions share it
             merge.done = journal.load()
-            if merge.done:
-                self.log.info("Journal %s: %d rows done by earlier tries are not sent again.", path, len(merge.done))
+            self.log.info("Mail merge journal: %s; %d rows done by earlier tries.", journal.where, len(merge.done))
             check = merge.check()
             signing["on"] = True
             self.log.info("Checked %d rows: %d to send, %d bad.", check.rows, check.valid, check.bad)
@@ -308,14 +296,28 @@ class MailMergeOperator(BaseOperator):
                 outcomes.write_csv(file)
         self.log.info("Wrote the outcome of every row to %s.", path)
 
+    def _open_journal(self, context: Context, identity: tuple[Any, ...]) -> Any:
+        """The task state store's journal where Airflow has one and no folder is given; else the file journal."""
+        from airflow_provider_smtpconn.merge import journal as files
+        from airflow_provider_smtpconn.merge.state_store_journal import StateStoreJournal, check_batch_size
+        from airflow_provider_smtpconn.version_compat import conf, has_task_state_store
+
+        batch_size, try_number = check_batch_size(self.journal_batch_size), context["ti"].try_number
+        folder_given = bool(self.journal_dir or os.environ.get(JOURNAL_DIR_ENV))
+        store = context.get("task_state_store") if has_task_state_store() else None
+        if store is not None and not folder_given:
+            limit = conf.getint("state_store", "max_value_storage_bytes", fallback=0)
+            return StateStoreJournal(store, try_number, batch_size=batch_size, identity=identity, max_value_bytes=limit)
+        dag_id, task_id, run_id, map_index = identity
+        path = files.journal_path(self.journal_folder(), dag_id, run_id, task_id, map_index)
+        if not folder_given:
+            self.log.warning(files.ON_THIS_WORKER_ONLY, path, JOURNAL_DIR_ENV)
+        return files.Journal(path, try_number, fsync=self.journal_fsync)
+
     def journal_folder(self) -> str:
-        """Where this operator's journals live (see ``journal_dir``)."""
-        if self.journal_dir:
-            return str(self.journal_dir)
-        if os.environ.get(JOURNAL_DIR_ENV):
-            return os.environ[JOURNAL_DIR_ENV]
+        """Where this operator's file journals live (see ``journal_dir``)."""
         home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-        return os.path.join(home, "smtpconn", "mail-merge")
+        return str(self.journal_dir or os.environ.get(JOURNAL_DIR_ENV) or os.path.join(home, "smtpconn", "mail-merge"))
 
 
 def _literal_rows(rows: Any) -> Any:

@@ -99,3 +99,56 @@ def connection_json(
     if password is not None:
         value["password"] = password
     return json.dumps(value)
+
+
+def resume_run(dag: DAG, run_id: str) -> Any:
+    """Run what is ready in an existing DAG run (a retry, a cleared task) in this process, the way ``dag.test()``
+    runs tasks, but keeping the run (``dag.test()`` deletes and recreates it, and with it the run's task state
+    store). This is the worker's side: the scheduler's part is only to hand over ready task instances.
+    """
+    from airflow import settings
+    from airflow.models.dagrun import DagRun
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.utils.state import DagRunState, TaskInstanceState
+    from sqlalchemy import select
+
+    serialize_dag_to_db(dag)
+    scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    session = settings.Session()
+    dag_run = session.scalar(select(DagRun).where(DagRun.dag_id == dag.dag_id, DagRun.run_id == run_id))
+    dag_run.dag = scheduler_dag
+    dag_run.state = DagRunState.RUNNING
+    session.commit()
+    for _ in range(20):  # bounded: a handful of tasks, each run once per round
+        if dag_run.state != DagRunState.RUNNING:
+            break
+        session.expire_all()
+        ready, _ = dag_run.update_state(session=session)
+        for ti in ready:
+            ti.try_number += 1
+            ti.state = TaskInstanceState.SCHEDULED
+        session.commit()
+        for ti in [t for t in dag_run.get_task_instances(session=session) if t.state == TaskInstanceState.SCHEDULED]:
+            _run_task(ti=ti, task=dag.task_dict[ti.task_id])
+    session.close()
+    return dag_run
+
+
+def fail_as_heartbeat_timeout(dag_id: str, run_id: str, task_id: str) -> None:
+    """What the scheduler does with a task instance whose worker died: ``handle_failure``, which sets it up for
+    retry (archiving the try) while it has retries left.
+    """
+    from airflow.models.dag import DagModel  # noqa: F401  # the ORM needs it mapped
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        ti = session.scalar(
+            select(TaskInstance)
+            .join(DagRun, TaskInstance.run_id == DagRun.run_id)
+            .where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id == task_id)
+        )
+        ti.handle_failure(error="the worker running it was killed (no heartbeat)", session=session)
