@@ -139,6 +139,12 @@ def id_domain(sender: str, configured: str | None = None) -> str:
             f"The Message-ID domain {given!r} (from {'message_id_domain' if configured else 'from_email'}) is not a "
             "domain name; set the connection's message_id_domain."
         )
+    if domain.lower().rstrip(".") in ("localhost", "localhost.localdomain") or domain.lower().endswith(".localhost"):
+        raise InvalidMessageError(
+            f"The Message-ID domain {given!r} (from {'message_id_domain' if configured else 'from_email'}) is "
+            "localhost, which receivers cannot tell apart from anyone else's; set the connection's "
+            "message_id_domain to a domain you own."
+        )
     return domain
 
 

@@ -51,10 +51,11 @@ class DsnRequest:
         return [f"NOTIFY={','.join(self.notify)}"] if self.notify else []
 
     def with_envid(self, envid: str) -> DsnRequest:
-        """The same request with ``envid``; a value whose xtext would pass 100 characters is replaced by ``sha256:``
+        """The same request with ``envid``; a value that is not printable ASCII (RFC 3461 section 4.4), or whose xtext
+        would pass 100 characters, is replaced by ``sha256:``
         and the first 32 hex digits of its SHA-256 (what a bounce then quotes).
         """
-        if len(xtext(envid)) > MAX_ENVID:
+        if len(xtext(envid)) > MAX_ENVID or not (envid.isascii() and envid.isprintable()):
             envid = "sha256:" + hashlib.sha256(envid.encode("utf-8", "surrogatepass")).hexdigest()[:32]
         return replace(self, envid=envid)
 
@@ -115,9 +116,9 @@ def _envid(value: Any) -> str | None:
     if not isinstance(value, (str, int)) or isinstance(value, bool):
         raise InvalidMessageError(f"dsn envid {value!r} is not text.")
     envid = str(value)
-    if not envid.isprintable() or len(xtext(envid)) > MAX_ENVID:
+    if not (envid.isascii() and envid.isprintable()) or len(xtext(envid)) > MAX_ENVID:
         raise InvalidMessageError(
-            f"dsn envid {envid[:120]!r} is not printable text of at most {MAX_ENVID} characters once encoded as "
+            f"dsn envid {envid[:120]!r} is not printable ASCII of at most {MAX_ENVID} characters once encoded as "
             "xtext (RFC 3461 section 4.4)."
         )
     return envid

@@ -94,3 +94,12 @@ def test_message_id_is_stable_for_one_identity_and_random_without() -> None:
     assert make_message_id("example.org") != make_message_id("example.org")
     first, second = (compose(identity=("d", "t", "r")).message["Message-ID"] for _ in range(2))
     assert first == second == make_message_id("example.org", "d", "t", "r")
+
+
+@pytest.mark.parametrize(("sender", "configured"), [("a@localhost", None), ("a@example.org", "localhost"),
+                                                     ("a@example.org", "mail.localhost")])  # fmt: skip
+def test_a_message_id_is_never_at_localhost(sender: str, configured: str | None) -> None:
+    from airflow_provider_smtpconn.message.compose import id_domain
+
+    with pytest.raises(InvalidMessageError, match="message_id_domain"):
+        id_domain(sender, configured)
