@@ -255,10 +255,31 @@ class Cluster:
         )  # fmt: skip
         if migrate.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}\n{migrate.stderr[-3000:]}")
+        self._create_celery_tables()
         self._start("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port), "--workers", "1"])
         self._start("scheduler", ["scheduler"])
         self._start("dag-processor", ["dag-processor"])
         wait_for("API server", self._api_healthy, 120, alive=tuple(self.processes.values()))
+
+    def _create_celery_tables(self) -> None:
+        """The broker's and the result backend's tables, made once before any process uses them: kombu's SQLAlchemy
+        transport and Celery's database backend create theirs on first use, and two processes starting together
+        race to (``relation "queue_id_sequence" already exists``).
+        """
+        code = (
+            "import sys\n"
+            "from celery.backends.database.session import SessionManager\n"
+            "from kombu import Connection\n"
+            "with Connection(sys.argv[1]) as connection:\n"
+            "    connection.SimpleQueue('default').close()\n"
+            "SessionManager().session_factory(sys.argv[2])\n"
+        )
+        env = self.environment("celery-tables")
+        urls = [env["AIRFLOW__CELERY__BROKER_URL"], env["AIRFLOW__CELERY__RESULT_BACKEND"].removeprefix("db+")]
+        made = subprocess.run([sys.executable, "-c", code, *urls], env=env, capture_output=True, text=True,
+                              timeout=120, check=False)  # fmt: skip
+        if made.returncode != 0:
+            raise RuntimeError(f"creating the Celery broker's tables failed:\n{made.stderr[-3000:]}")
 
     def worker(self, name: str) -> Process:
         """Start a Celery worker named ``name`` (its host name too), one task at a time."""
