@@ -9,9 +9,8 @@ README and the declaration disagree. Nothing here imports Airflow: provider disc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
+from airflow_provider_smtpconn.connection.declaration import ConnectionField, nullable
+from airflow_provider_smtpconn.connection.oauth2_fields import OAUTH2_GROUP
 from airflow_provider_smtpconn.connection.parsers import (
     choice,
     domain_name,
@@ -22,68 +21,13 @@ from airflow_provider_smtpconn.connection.parsers import (
     text,
 )
 
-if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
-
-
 TLS_MODES = ("starttls", "implicit", "none")
 AUTH_TYPES = ("basic", "xoauth2")
 #: ``auto`` picks the first of PLAIN, LOGIN, CRAM-MD5 that the server offers (see ``auth.py``).
 AUTH_MECHANISMS = ("auto", "PLAIN", "LOGIN", "CRAM-MD5")
 DEFAULT_PORTS = {"starttls": 587, "implicit": 465, "none": 25}
-#: Where ``oauth2_provider`` fetches XOAUTH2 tokens (see ``oauth.py``).
-OAUTH2_PROVIDERS = ("microsoft", "google", "token_url")
 #: ``auto`` pipelines (RFC 2920) when the server offers PIPELINING; ``off`` sends one command at a time.
 PIPELINING_MODES = ("auto", "off")
-
-
-# -- the declaration -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ConnectionField:
-    """One extra field of the connection: what the form shows and how the hook reads it.
-
-    :param key: The key in the connection's extra JSON.
-    :param label: The label the form shows (the words the user sees, used in every description).
-    :param description: One or two sentences under the field in the form, and the README's text.
-    :param schema: The form widget as JSON schema (``type``, ``enum``, ``values_display``, ``format``, ...).
-    :param parse: ``(key, raw value) -> value``; ``None`` for "not set". Raises :class:`SmtpConfigError`.
-    :param default: The value used when the field is not set; shown by the form and applied by the hook.
-    :param setting: The :class:`SmtpSettings` attribute it feeds, or ``None`` for what the hook reads itself.
-    :param group: ``oauth2`` for the fields a token source reads (``oauth/sources.py``), ``dkim`` for the DKIM
-        signer's (``message/dkim.py``).
-    """
-
-    key: str
-    label: str
-    description: str
-    schema: Mapping[str, Any]
-    parse: Callable[[str, Any], Any]
-    default: Any = None
-    setting: str | None = None
-    group: str | None = None
-
-    @property
-    def is_secret(self) -> bool:
-        """Whether the form shows it as a password field (and so it is masked and never shown)."""
-        return self.schema.get("format") == "password"
-
-    def read(self, extra: Mapping[str, Any]) -> Any:
-        """The parsed value of this field in ``extra``, or its default."""
-        value = self.parse(self.key, extra.get(self.key))
-        return self.default if value is None else value
-
-    def form_field(self) -> dict[str, Any]:
-        """The ``conn-fields`` entry of the provider info."""
-        schema = dict(self.schema)
-        if self.default is not None:
-            schema.setdefault("default", self.default)
-        return {"label": self.label, "schema": schema, "description": self.description}
-
-
-def _nullable(kind: str, **schema: Any) -> dict[str, Any]:
-    return {"type": [kind, "null"], **schema}
 
 
 FIELDS: tuple[ConnectionField, ...] = (
@@ -91,7 +35,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "from_email",
         "Default sender",
         "The sender when a task gives none; 'Name <address>' is allowed. Empty: the Username, if it is an address.",
-        _nullable("string"),
+        nullable("string"),
         text,
     ),
     ConnectionField(
@@ -99,7 +43,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "TLS mode",
         "Automatic: implicit TLS on port 465, STARTTLS on any other port. STARTTLS upgrades a plain connection "
         "(port 587); implicit TLS speaks TLS from the first byte (port 465); none sends in plain text.",
-        _nullable(
+        nullable(
             "string",
             enum=["auto", *TLS_MODES],
             values_display={
@@ -118,7 +62,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "Authentication",
         "basic: the Password with the AUTH mechanism below. xoauth2: an OAuth2 access token, in OAuth2 access "
         "token or the Password (Google Workspace, Microsoft 365).",
-        _nullable("string", enum=list(AUTH_TYPES), values_display={"basic": "Password", "xoauth2": "OAuth2 (XOAUTH2)"}),
+        nullable("string", enum=list(AUTH_TYPES), values_display={"basic": "Password", "xoauth2": "OAuth2 (XOAUTH2)"}),
         choice(AUTH_TYPES),
         default="basic",
         setting="auth_type",
@@ -128,7 +72,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "AUTH mechanism",
         "For Authentication basic. Automatic: the first of PLAIN, LOGIN, CRAM-MD5 the server offers; choose one "
         "if the server offers a mechanism it cannot verify. One attempt per connection.",
-        _nullable("string", enum=list(AUTH_MECHANISMS), values_display={"auto": "Automatic"}),
+        nullable("string", enum=list(AUTH_MECHANISMS), values_display={"auto": "Automatic"}),
         choice(AUTH_MECHANISMS[1:], auto="auto"),
         default="auto",
         setting="auth_mechanism",
@@ -137,107 +81,18 @@ FIELDS: tuple[ConnectionField, ...] = (
         "access_token",
         "OAuth2 access token",
         "For Authentication xoauth2, if not given as the Password. Shown as a password field and redacted.",
-        _nullable("string", format="password"),
+        nullable("string", format="password"),
         long_text,
     ),
-    # OAuth2 token sources: tokens fetched and renewed instead of pasted (oauth.py reads these fields).
-    ConnectionField(
-        "oauth2_provider",
-        "OAuth2 token source",
-        "Fetch and renew XOAUTH2 tokens instead of pasting one: Microsoft 365 (an Entra app with SMTP.SendAsApp), "
-        "Google (a service account with domain-wide delegation, or a refresh token) or any OAuth2 token URL. "
-        "Implies Authentication xoauth2; the Username is the mailbox that sends.",
-        _nullable(
-            "string",
-            enum=list(OAUTH2_PROVIDERS),
-            values_display={
-                "microsoft": "Microsoft 365 (Entra ID)",
-                "google": "Google Workspace / Gmail",
-                "token_url": "Any OAuth2 token URL",
-            },
-        ),
-        choice(OAUTH2_PROVIDERS),
-        group="oauth2",
-    ),
-    ConnectionField(
-        "tenant_id",
-        "OAuth2 tenant ID (Microsoft)",
-        "For OAuth2 token source Microsoft 365: the Directory (tenant) ID of the app registration, or the "
-        "tenant's verified domain.",
-        _nullable("string"),
-        text,
-        group="oauth2",
-    ),
-    ConnectionField(
-        "client_id",
-        "OAuth2 client ID",
-        "The app registration's Application (client) ID (Microsoft 365), the OAuth client ID (Google with a "
-        "refresh token), or the client ID at the OAuth2 token URL.",
-        _nullable("string"),
-        text,
-        group="oauth2",
-    ),
-    ConnectionField(
-        "client_secret",
-        "OAuth2 client secret",
-        "The client secret's value (Microsoft 365, OAuth2 token URL) or the OAuth client's secret (Google with a "
-        "refresh token). Redacted.",
-        _nullable("string", format="password"),
-        secret,
-        group="oauth2",
-    ),
-    ConnectionField(
-        "refresh_token",
-        "OAuth2 refresh token",
-        "For Google without a service account, or an OAuth2 token URL: the refresh-token grant is used instead of "
-        "client credentials. Redacted.",
-        _nullable("string", format="password"),
-        secret,
-        group="oauth2",
-    ),
-    ConnectionField(
-        "service_account_json",
-        "Google service-account key",
-        "The service account's JSON key, pasted, or its path on the workers; it needs domain-wide delegation for "
-        "https://mail.google.com/ and acts as the Username. Redacted.",
-        _nullable("string", format="password"),
-        secret,
-        group="oauth2",
-    ),
-    ConnectionField(
-        "oauth2_token_url",
-        "OAuth2 token URL",
-        "For Any OAuth2 token URL: the https:// token endpoint. For Google: replaces "
-        "https://oauth2.googleapis.com/token.",
-        _nullable("string"),
-        text,
-        group="oauth2",
-    ),
-    ConnectionField(
-        "oauth2_scope",
-        "OAuth2 scope",
-        "Space-separated scopes. Empty: https://outlook.office365.com/.default (Microsoft 365), "
-        "https://mail.google.com/ (Google), none (OAuth2 token URL).",
-        _nullable("string"),
-        text,
-        group="oauth2",
-    ),
-    ConnectionField(
-        "oauth2_authority",
-        "Microsoft authority",
-        "For Microsoft 365 in a national cloud: the Entra sign-in host, e.g. https://login.microsoftonline.us. "
-        "Empty: https://login.microsoftonline.com.",
-        _nullable("string"),
-        text,
-        group="oauth2",
-    ),
+    # OAuth2 token sources: tokens fetched and renewed instead of pasted (oauth/ reads these fields).
+    *OAUTH2_GROUP,
     # What mailbox providers check: where Message-IDs point, and the DKIM signature (message/dkim.py).
     ConnectionField(
         "message_id_domain",
         "Message-ID domain",
         "The right-hand side of every Message-ID sent through this connection. Empty: the sender's domain (never "
         "this machine's name, which spam filters count against a message).",
-        _nullable("string"),
+        nullable("string"),
         domain_name,
     ),
     ConnectionField(
@@ -245,7 +100,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "DKIM domain",
         "Sign every message with DKIM (RFC 6376) for this domain (d=), with the selector and key below. DMARC "
         "passes when it is the From address's domain or a parent of it.",
-        _nullable("string"),
+        nullable("string"),
         domain_name,
         group="dkim",
     ),
@@ -253,7 +108,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "dkim_selector",
         "DKIM selector",
         "The selector (s=): the public key is published in DNS as a TXT record at <selector>._domainkey.<DKIM domain>.",
-        _nullable("string"),
+        nullable("string"),
         domain_name,
         group="dkim",
     ),
@@ -261,7 +116,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "dkim_private_key",
         "DKIM private key",
         "The RSA private key (PEM, PKCS#1 or PKCS#8; 2048 bits advised), pasted, or its path on the workers. Redacted.",
-        _nullable("string", format="password"),
+        nullable("string", format="password"),
         secret,
         group="dkim",
     ),
@@ -269,7 +124,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "ca_bundle",
         "Private CA bundle",
         "A path to a PEM file, or the PEM text, of a private CA to trust besides the system store.",
-        _nullable("string", format="multiline"),
+        nullable("string", format="multiline"),
         long_text,
         setting="ca_bundle",
     ),
@@ -277,7 +132,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "timeout",
         "Timeout (seconds)",
         "Bounds the connect, the greeting, the TLS handshake and each SMTP command; above 0, at most 3600.",
-        _nullable("number", minimum=1),
+        nullable("number", minimum=1),
         number(minimum=0, inclusive=False, maximum=3600),
         default=30.0,
         setting="timeout",
@@ -287,7 +142,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "Retries",
         "Retries of transient failures (connection lost, 4xx replies) before the body is sent. A message whose "
         "body was sent is never resent. At most 100.",
-        _nullable("integer", minimum=0),
+        nullable("integer", minimum=0),
         number(minimum=0, integer=True, maximum=100),
         default=3,
         setting="retry_limit",
@@ -296,7 +151,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "retry_wait",
         "First retry wait (seconds)",
         "The wait before the first retry (at most 3600); it doubles on each further retry, up to 30 seconds.",
-        _nullable("number", minimum=0),
+        nullable("number", minimum=0),
         number(minimum=0, maximum=3600),
         default=1.0,
         setting="retry_wait",
@@ -307,7 +162,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "Automatic: when the server offers PIPELINING (RFC 2920), a message's MAIL, RCPT and DATA go in one write, "
         "and the next message's with the previous one's final dot. Off: one command at a time, for a server that "
         "offers it but misbehaves.",
-        _nullable(
+        nullable(
             "string",
             enum=list(PIPELINING_MODES),
             values_display={"auto": "Automatic (when offered)", "off": "Off (one command at a time)"},
@@ -322,7 +177,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "Send a message's recipients in transactions of at most this many, one after the other on the same "
         "connection (Google Workspace takes 100, Amazon SES 50, Microsoft 365 500). Empty: all at once, and the "
         "rest in further transactions where the server answers 452 (too many recipients).",
-        _nullable("integer", minimum=1),
+        nullable("integer", minimum=1),
         number(minimum=1, integer=True, maximum=100_000),
         setting="max_recipients_per_message",
     ),
@@ -330,7 +185,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "max_attachment_mb",
         "Largest attachment (MB)",
         "The largest single attachment a task may send through this connection, in MiB (at most 1024).",
-        _nullable("number", minimum=0),
+        nullable("number", minimum=0),
         number(minimum=1 / 1024, maximum=1024),
         default=10.0,
     ),
@@ -338,7 +193,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "local_hostname",
         "EHLO name",
         "The name this client gives in EHLO. Empty: this machine's fully qualified name.",
-        _nullable("string"),
+        nullable("string"),
         text,
         setting="local_hostname",
     ),
@@ -347,7 +202,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "Accept self-signed certificates",
         "Weakens security: keeps encryption but skips the certificate chain and host name checks. Prefer a "
         "Private CA bundle.",
-        _nullable("boolean"),
+        nullable("boolean"),
         flag,
         default=False,
         setting="ignore_self_signed",
@@ -357,7 +212,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "Allow password without TLS",
         "Weakens security: with TLS mode none, send the Username and Password to a host other than localhost. "
         "Only for a trusted relay.",
-        _nullable("boolean"),
+        nullable("boolean"),
         flag,
         default=False,
         setting="allow_plaintext_auth",

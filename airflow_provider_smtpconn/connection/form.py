@@ -6,9 +6,12 @@ the hook, so this module imports nothing heavier than the field declarations.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtpconn.connection.fields import FIELDS, ConnectionField
+from airflow_provider_smtpconn.connection.fields import FIELDS
+
+if TYPE_CHECKING:
+    from airflow_provider_smtpconn.connection.declaration import ConnectionField
 
 CONN_TYPE = "smtpconn"
 HOOK_CLASS = "airflow_provider_smtpconn.hooks.smtp.SmtpConnHook"

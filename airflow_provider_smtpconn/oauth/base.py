@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
-from airflow_provider_smtpconn.connection.fields import OAUTH2_PROVIDERS
+from airflow_provider_smtpconn.connection.oauth2_fields import OAUTH2_PROVIDERS
 from airflow_provider_smtpconn.exceptions import TokenEndpointUnavailableError, TokenRefusedError
 
 if TYPE_CHECKING:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from support.stream_session import StreamSession
 
 from airflow_provider_smtpconn.exceptions import InvalidMessageError, RecipientsRefusedError
 from airflow_provider_smtpconn.merge.journal import Journal
@@ -13,7 +14,7 @@ from airflow_provider_smtpconn.merge.outcomes import Outcomes
 from airflow_provider_smtpconn.merge.pacing import RateLimiter
 from airflow_provider_smtpconn.merge.rows import XComRows
 from airflow_provider_smtpconn.merge.runner import BadRowsError, Merge
-from airflow_provider_smtpconn.smtp.transaction import SendOutcome, SendResult
+from airflow_provider_smtpconn.smtp.transaction import SendResult
 
 
 def _message(key: str, row: dict) -> SimpleNamespace:
@@ -22,51 +23,19 @@ def _message(key: str, row: dict) -> SimpleNamespace:
     return SimpleNamespace(to=row["to"], message_id=f"<{key}@x>")
 
 
-class _Session:
-    """Stands in for ``SmtpSession``: its stream decides each message as it is submitted."""
-
-    def __init__(self, sent, closed):
-        self.sent, self.closed = sent, closed
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        pass
-
-    def close(self):
-        self.closed.append(1)
-
-    def stream(self, *, on_outcome, on_commit):
-        session = self
-
-        class Stream:
-            def __enter__(self):
-                return self
-
-            def __exit__(self, *exc_info):
-                pass
-
-            def submit(self, message, tag):
-                if message.to == "refused@x.org":
-                    error = RecipientsRefusedError("refused", {"refused@x.org": (550, "no")}, [])
-                    on_outcome(tag, SendOutcome(message.message_id, error=error))
-                    return
-                on_commit(tag)
-                session.sent.append(message.to)
-                on_outcome(tag, SendOutcome(message.message_id, SendResult(message.message_id, [message.to], {}, 10)))
-
-            def flush(self):
-                pass
-
-        return Stream()
-
-
 def _merge(tmp_path, rows, **kwargs):
     sent, closed = [], []
+
+    def send(message, on_commit):
+        if message.to == "refused@x.org":
+            raise RecipientsRefusedError("refused", {"refused@x.org": (550, "no")}, [])
+        on_commit(message.message_id)
+        sent.append(message.to)
+        return SendResult(message.message_id, [message.to], {}, 10)
+
     journal = Journal(tmp_path / "j", 1)
     merge = Merge(
-        rows=XComRows(rows), prepare=_message, open_session=lambda: _Session(sent, closed), journal=journal,
+        rows=XComRows(rows), prepare=_message, open_session=lambda: StreamSession(send, closed), journal=journal,
         limiter=RateLimiter(None), messages_per_session=2, row_key="id", **kwargs,
     )  # fmt: skip
     merge.done = journal.load()

@@ -10,6 +10,7 @@ import threading
 from types import SimpleNamespace
 
 import pytest
+from support.stream_session import StreamSession
 
 from airflow_provider_smtpconn.exceptions import InvalidMessageError
 from airflow_provider_smtpconn.merge import journal as j
@@ -20,7 +21,7 @@ from airflow_provider_smtpconn.merge.rows import XComRows
 from airflow_provider_smtpconn.merge.runner import Merge
 from airflow_provider_smtpconn.merge.state_store_journal import SEGMENT_BYTES, StateStoreJournal
 from airflow_provider_smtpconn.message.compose import make_message_id
-from airflow_provider_smtpconn.smtp.transaction import SendOutcome, SendResult
+from airflow_provider_smtpconn.smtp.transaction import SendResult
 
 IDENTITY = ("dag", "merge", "run-1", -1)
 
@@ -55,41 +56,6 @@ def message_id(key: str, domain: str = "example.org") -> str:
     return make_message_id(domain, *IDENTITY, key)
 
 
-class _Session:
-    """Stands in for ``SmtpSession``: its stream decides each message as it is submitted."""
-
-    def __init__(self, send):
-        self.send = send
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        pass
-
-    def close(self):
-        pass
-
-    def stream(self, *, on_outcome, on_commit):
-        session = self
-
-        class Stream:
-            def __enter__(self):
-                return self
-
-            def __exit__(self, *exc_info):
-                pass
-
-            def submit(self, message, tag):
-                result = session.send(message, lambda _message_id: on_commit(tag))
-                on_outcome(tag, SendOutcome(message.message_id, result))
-
-            def flush(self):
-                pass
-
-        return Stream()
-
-
 def run_merge(store, rows, try_number=1, *, kill_at=None, batch_size=10, refuse=(), sent=None, max_failures=None):
     """Send ``rows`` through the runner with a recording sender; ``kill_at``: the key whose reply never comes."""
     sent = [] if sent is None else sent
@@ -105,7 +71,7 @@ def run_merge(store, rows, try_number=1, *, kill_at=None, batch_size=10, refuse=
     journal = StateStoreJournal(store, try_number, batch_size=batch_size, identity=IDENTITY)
     merge = Merge(
         rows=XComRows(rows), prepare=lambda key, row: SimpleNamespace(key=key, message_id=message_id(key)),
-        open_session=lambda: _Session(send), journal=journal, limiter=RateLimiter(None),
+        open_session=lambda: StreamSession(send), journal=journal, limiter=RateLimiter(None),
         row_key="id", max_failures=max_failures,
     )  # fmt: skip
     merge.done = journal.load()
