@@ -181,8 +181,8 @@ class MailTransaction:
             envelope = self.message.envelope
             rcpt_options = self._dsn_options()[1]
             texts = [
-                " ".join([f"MAIL FROM:{smtplib.quoteaddr(envelope.sender)}", *options]),
-                *(" ".join([f"RCPT TO:{smtplib.quoteaddr(rcpt)}", *rcpt_options]) for rcpt in self.recipients),
+                " ".join([f"MAIL FROM:{_path(envelope.sender)}", *options]),
+                *(" ".join([f"RCPT TO:{_path(rcpt)}", *rcpt_options]) for rcpt in self.recipients),
                 "DATA",
             ]
             if any("\r" in text or "\n" in text for text in texts):
@@ -340,3 +340,10 @@ def _warn_no_dsn(address: str) -> None:
         "without them.",
         address,
     )
+
+
+def _path(address: str) -> str:
+    """An SMTP path (RFC 5321 §4.1.2): a plain addr-spec bracketed as it is, anything else by ``quoteaddr``."""
+    if address and not any(c in address for c in '<>()" '):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
