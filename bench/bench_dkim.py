@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-RESULT_PREFIX = "@@result "
+
+from processes import RESULT_PREFIX, run_child  # noqa: E402
+
+sys.path.insert(0, str(HERE))
 CONTENDERS = ("unsigned", "ours", "whole")
 LABELS = {
     "unsigned": "unsigned: ours, no DKIM (baseline)",
@@ -84,14 +86,7 @@ def _new_key() -> str:
 
 
 def _child(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, str(HERE / "bench_dkim.py"), json.dumps(job)],
-        capture_output=True, text=True, timeout=CHILD_TIMEOUT, env=env, check=False,
-    )  # fmt: skip
-    lines = [x for x in proc.stdout.splitlines() if x.startswith(RESULT_PREFIX)]
-    if proc.returncode != 0 or len(lines) != 1:
-        raise RuntimeError(f"dkim child failed ({proc.returncode}) for {job}:\n{proc.stderr[-4000:]}")
-    return json.loads(lines[0].removeprefix(RESULT_PREFIX))
+    return run_child(HERE / "bench_dkim.py", job, env, CHILD_TIMEOUT)
 
 
 def report(results: dict[str, dict[str, list[dict[str, Any]]]], sizes_mib: tuple[float, float], reps: int) -> list[str]:

@@ -23,7 +23,6 @@ import gc
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,7 +30,10 @@ from types import SimpleNamespace
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-RESULT_PREFIX = "@@result "
+sys.path.insert(0, str(HERE))
+
+from processes import RESULT_PREFIX, HelperProcess, run_child  # noqa: E402
+
 DELAY_MS = 10.0
 CONTENDERS = ("official", "ours", "ours4", "floor", "floor_bdat")
 LABELS = {
@@ -48,44 +50,18 @@ CHILD_TIMEOUT = 900
 # -- the parent: processes, runs, report ---------------------------------------------------------------------
 
 
-class _Server:
-    """A helper process that prints ``PORT <n>`` and, for the sink, answers ``count``; it exits when stdin closes."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()  # type: ignore[union-attr]
-        if not line.startswith("PORT "):
-            self.close()
-            raise RuntimeError(f"{args[0]} did not start: {line!r}")
-        self.port = int(line.split()[1])
-
-    def count(self) -> int:
-        self.proc.stdin.write("count\n")  # type: ignore[union-attr]
-        self.proc.stdin.flush()  # type: ignore[union-attr]
-        return int(self.proc.stdout.readline().split()[0])  # type: ignore[union-attr]
-
-    def close(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-
 def run_case(n: int, reps: int, env: dict[str, str], tmpdir: str, progress: Any) -> tuple[dict[str, Any], list[str]]:
     """Every contender ``reps`` times, interleaved; the raw results and the report's lines for case 7."""
-    sink = _Server(str(HERE / "relay_sink.py"))
+    sink = HelperProcess(str(HERE / "relay_sink.py"))
     results: dict[str, list[dict[str, Any]]] = {}
     try:
-        proxy = _Server(str(HERE / "delay_proxy.py"), str(sink.port), str(DELAY_MS))
+        proxy = HelperProcess(str(HERE / "delay_proxy.py"), str(sink.port), str(DELAY_MS))
         try:
             for _ in range(reps):
                 for contender in CONTENDERS:
-                    before = sink.count()
+                    before = sink.count()[0]
                     result = _child({"contender": contender, "n": n, "port": proxy.port, "tmpdir": tmpdir}, env)
-                    received = sink.count() - before
+                    received = sink.count()[0] - before
                     if received != result["sent"]:
                         raise RuntimeError(f"relay/{contender}: sent {result['sent']} but the sink received {received}")
                     results.setdefault(contender, []).append(result)
@@ -98,14 +74,7 @@ def run_case(n: int, reps: int, env: dict[str, str], tmpdir: str, progress: Any)
 
 
 def _child(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, str(HERE / "bench_relay.py"), json.dumps(job)],
-        capture_output=True, text=True, timeout=CHILD_TIMEOUT, env=env, check=False,
-    )  # fmt: skip
-    lines = [x for x in proc.stdout.splitlines() if x.startswith(RESULT_PREFIX)]
-    if proc.returncode != 0 or len(lines) != 1:
-        raise RuntimeError(f"relay child failed ({proc.returncode}) for {job}:\n{proc.stderr[-4000:]}")
-    return json.loads(lines[0].removeprefix(RESULT_PREFIX))
+    return run_child(HERE / "bench_relay.py", job, env, CHILD_TIMEOUT)
 
 
 def _cell(runs: list[dict[str, Any]], key: str) -> str:

@@ -32,6 +32,7 @@ sys.path.insert(0, str(HERE))
 import bench_cases  # noqa: E402
 import bench_reports  # noqa: E402
 from bench_cases import CONTENDERS  # noqa: E402
+from processes import HelperProcess  # noqa: E402
 
 CASE_ORDER = ("large", "many", "import", "rows", "merge", "mergemem", "relay", "report", "door", "dkim", "journal")
 CHILD_TIMEOUT = 600  # seconds for one child interpreter; every run is bounded
@@ -86,37 +87,15 @@ def quick_config(reps: int | None = None) -> Config:
 # -- the sink process ----------------------------------------------------------------------------------------
 
 
-class Sink:
+class Sink(HelperProcess):
     """The counting sink in its own interpreter; :meth:`count` asks it what arrived so far."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "bench_sink.py")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            bufsize=1,
-        )
-        line = self.proc.stdout.readline()  # type: ignore[union-attr]
-        if not line.startswith("PORT "):
-            self.close()
-            raise RuntimeError(f"the SMTP sink did not start: {line!r}")
-        self.port = int(line.split()[1])
+        super().__init__(str(HERE / "bench_sink.py"))
 
-    def count(self) -> tuple[int, int]:
-        self.proc.stdin.write("count\n")  # type: ignore[union-attr]
-        self.proc.stdin.flush()  # type: ignore[union-attr]
-        messages, size = self.proc.stdout.readline().split()  # type: ignore[union-attr]
-        return int(messages), int(size)
-
-    def close(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+    def count(self) -> tuple[int, int]:  # type: ignore[override]
+        messages, size = super().count()
+        return messages, size
 
 
 # -- running jobs --------------------------------------------------------------------------------------------
